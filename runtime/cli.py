@@ -1,0 +1,207 @@
+"""The ``impasto`` command. User mistakes end as one ``impasto: error: …`` line on stderr and exit status 2.
+
+``impasto export`` is declared here but implemented in ``impasto.export`` and imported only when run, so the
+runtime-only install never touches torch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from impasto.runtime.errors import ImpastoError
+
+EXIT_USER_ERROR = 2
+DEFAULT_CONTENT = "images/chelsea.png"
+DEFAULT_STYLE = "images/great-wave.jpg"
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports a bad command line in one line instead of usage plus error."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(EXIT_USER_ERROR, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive whole number, not {text}")
+    return value
+
+
+def _non_negative(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text}") from None
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a finite number ≥ 0, not {text}")
+    return value
+
+
+def _positive(text: str) -> float:
+    value = _non_negative(text)
+    if value == 0:
+        raise argparse.ArgumentTypeError("must be > 0")
+    return value
+
+
+def _add_optimize(commands) -> None:
+    parser = commands.add_parser(
+        "optimize",
+        help="Gatys style transfer by optimisation (onnxruntime, no PyTorch)",
+        description="Optimise an image so its VGG16 features match the content photo and its Gram matrices the "
+        "style painting(s). Without --content/--style it uses the shipped sample photo and painting.",
+    )
+    parser.add_argument("--content", help="content photo (default: a shipped sample photo)")
+    parser.add_argument(
+        "--style", action="append", help="style image; repeat for several (default: a shipped painting)"
+    )
+    parser.add_argument("--style-blend", type=_positive, nargs="+", metavar="W", help="one weight per --style")
+    parser.add_argument(
+        "--output", "-o", default="stylized.png", help="result file (.png, .jpg, …; default %(default)s)"
+    )
+    parser.add_argument("--size", type=_positive_int, default=512, help="long side of the result (default %(default)s)")
+    parser.add_argument(
+        "--iters", type=_positive_int, default=300, help="iterations at the coarsest scale (default %(default)s)"
+    )
+    parser.add_argument("--optimizer", choices=("lbfgs", "adam"), default="lbfgs")
+    parser.add_argument("--learning-rate", type=_positive, default=10.0, help="Adam's step size in pixel units")
+    parser.add_argument("--content-weight", type=_non_negative, help="α (default: the model's)")
+    parser.add_argument("--style-weight", type=_non_negative, help="β (default: the model's)")
+    parser.add_argument("--tv-weight", type=_non_negative, help="γ, total variation (default: the model's)")
+    parser.add_argument("--init", choices=("content", "noise", "style"), default="content")
+    parser.add_argument("--seed", type=int, default=0, help="seed for --init noise")
+    parser.add_argument("--style-scale", type=_positive, default=1.0, help="style image size relative to the output")
+    parser.add_argument(
+        "--preserve-color", nargs="?", const="luminance", choices=("luminance", "histogram"),
+        help="keep the content's colours: luminance-only transfer (default) or colour histogram matching",
+    )  # fmt: skip
+    parser.add_argument("--scales", type=_positive_int, help="coarse-to-fine scales (default: automatic)")
+    parser.add_argument(
+        "--model", default="vgg16-avg", help="shipped loss graph name or .onnx path (default %(default)s)"
+    )
+    parser.add_argument("--pooling", choices=("avg", "max"), help="shorthand for --model vgg16-avg / vgg16-max")
+    parser.add_argument("--provider", choices=("cpu", "cuda"), default="cpu")
+    parser.add_argument("--threads", type=_positive_int, help="onnxruntime intra-op threads (default: all cores)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.set_defaults(run=_run_optimize)
+
+
+def _run_optimize(args: argparse.Namespace) -> int:
+    from impasto.runtime.images import check_output_path, read_image, write_image
+    from impasto.runtime.loss_model import GatysLossModel
+    from impasto.runtime.manifest import shipped_models_dir
+    from impasto.runtime.optimize import OptimizeSettings, optimize
+
+    output = check_output_path(args.output)
+    content_path = args.content or shipped_models_dir() / DEFAULT_CONTENT
+    style_paths = args.style or [shipped_models_dir() / DEFAULT_STYLE]
+    model = GatysLossModel(f"vgg16-{args.pooling}" if args.pooling else args.model, args.provider, args.threads)
+    settings = OptimizeSettings(
+        size=args.size, iters=args.iters, optimizer=args.optimizer, content_weight=args.content_weight,
+        style_weight=args.style_weight, tv_weight=args.tv_weight, init=args.init, seed=args.seed,
+        style_scale=args.style_scale, style_blend=args.style_blend, preserve_color=args.preserve_color,
+        learning_rate=args.learning_rate, scales=args.scales,
+    )  # fmt: skip
+    settings.validate(model, len(style_paths))
+    content = read_image(content_path)
+    styles = [read_image(path) for path in style_paths]
+    print(
+        f"loss graph: {model.path.name} ({model.pooling} pooling; VGG16 weights: {model.weights_source})",
+        file=sys.stderr,
+    )
+    result = optimize(model, content, styles, settings, progress=not args.quiet)
+    write_image(output, result.image)
+    last = result.history[-1] if result.history else {}
+    print(f"wrote {output} ({result.image.shape[1]}×{result.image.shape[0]}, final loss {last.get('loss', 0):.4g})")
+    return 0
+
+
+def _add_export(commands) -> None:
+    parser = commands.add_parser("export", help="export ONNX graphs (needs the export extra: torch)")
+    kinds = parser.add_subparsers(dest="kind", required=True, parser_class=_Parser)
+    loss = kinds.add_parser(
+        "loss-graph",
+        help="VGG16 features + loss/gradient graphs for Gatys optimisation",
+        description="Export <name>.features.onnx and <name>.loss.onnx per pooling kind, with shared weight files, "
+        "and record them in <out>/manifest.json.",
+    )
+    loss.add_argument("--out", type=Path, default=Path("models"), help="folder for the files (default %(default)s)")
+    loss.add_argument("--name", default="vgg16", help="name prefix; the pooling kind is appended (default %(default)s)")
+    loss.add_argument("--pooling", nargs="+", choices=("avg", "max"), default=["avg", "max"])
+    loss.add_argument("--content-layers", nargs="+", default=["relu4_2"], metavar="LAYER")
+    loss.add_argument(
+        "--style-layers", nargs="+", default=["relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"], metavar="LAYER"
+    )
+    loss.add_argument("--vgg-weights", type=Path, help="a torchvision-format VGG16 state dict (.pth)")
+    loss.add_argument(
+        "--vgg-preprocess", choices=("torchvision", "caffe"), default="torchvision",
+        help="the input normalisation --vgg-weights was trained with (default %(default)s)",
+    )  # fmt: skip
+    loss.add_argument("--no-download", action="store_true", help="do not try to download torchvision's weights")
+    loss.add_argument("--opset", type=int, choices=(17, 18), default=18)
+    loss.set_defaults(run=_run_export_loss_graph)
+
+
+def _run_export_loss_graph(args: argparse.Namespace) -> int:
+    try:
+        from impasto.export.cli import export_loss_graph_command
+    except ImportError as error:
+        raise ImpastoError(
+            f"`impasto export` needs the export extra (pip install 'impasto[export]'): {error}"
+        ) from error
+    return export_loss_graph_command(args)
+
+
+def _add_models(commands) -> None:
+    parser = commands.add_parser("models", help="list the shipped models")
+    parser.add_argument("--verify", action="store_true", help="check every file's SHA-256 against the manifest")
+    parser.set_defaults(run=_run_models)
+
+
+def _run_models(args: argparse.Namespace) -> int:
+    from impasto.runtime.manifest import read_manifest, shipped_models_dir, verify_checksums
+
+    folder = shipped_models_dir()
+    bad = 0
+    for entry in read_manifest(folder)["models"]:
+        status = ""
+        if args.verify:
+            mismatched = verify_checksums(entry, folder)
+            bad += len(mismatched)
+            status = "  checksums OK" if not mismatched else f"  CHECKSUM MISMATCH: {', '.join(mismatched)}"
+        print(f"{entry['name']:<14} {entry['kind']:<12} {entry.get('summary', '')}{status}")
+    if bad:
+        raise ImpastoError(f"{bad} shipped file(s) do not match the manifest's checksums")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="impasto", description="Neural style transfer on onnxruntime.")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    _add_optimize(commands)
+    _add_export(commands)
+    _add_models(commands)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except ImpastoError as error:
+        print(f"impasto: error: {error}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        print("impasto: interrupted", file=sys.stderr)
+        return 130
+    except MemoryError:
+        print("impasto: error: out of memory; try a smaller --size", file=sys.stderr)
+        return EXIT_USER_ERROR
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,231 @@
+"""Gatys et al. (2016) image optimisation, every loss and gradient evaluated by onnxruntime.
+
+L-BFGS-B is scipy's (with the pixel bounds 0–255 built in), the optimiser Gatys et al. used. Adam is written out
+here in numpy because no maintained numpy Adam exists; it follows torch.optim.Adam's update to the letter and
+projects onto 0–255 after each step. Large outputs go coarse to fine: optimise at a fraction of the size, upsample
+the result, and continue, so the full-size run starts from an image that already has the style's large structures.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy.optimize import Bounds, minimize
+from tqdm import tqdm
+
+from impasto.runtime.color import (
+    PRESERVE_COLOR_MODES,
+    luminance_image,
+    match_color_histogram,
+    match_luminance,
+    restore_chroma,
+)
+from impasto.runtime.errors import ImpastoError
+from impasto.runtime.images import resize, resize_long_side
+from impasto.runtime.loss_model import Evaluation, GatysLossModel, LossWeights, blend_targets, to_hwc, to_nchw
+
+OPTIMIZERS = ("lbfgs", "adam")
+INITS = ("content", "noise", "style")
+COARSEST_SIDE = 384  # multi-scale halves the size while the half is at least this long
+Evaluate = Callable[[np.ndarray], Evaluation]
+OnStep = Callable[[Evaluation], None]
+
+
+@dataclass
+class OptimizeSettings:
+    size: int = 512
+    iters: int = 300
+    optimizer: str = "lbfgs"
+    content_weight: float | None = None  # None: the model's default, from its metadata
+    style_weight: float | None = None
+    tv_weight: float | None = None
+    init: str = "content"
+    seed: int = 0
+    style_scale: float = 1.0
+    style_blend: list[float] | None = None
+    preserve_color: str | None = None
+    learning_rate: float = 10.0
+    scales: int | None = None  # None: as many as COARSEST_SIDE allows
+
+    def validate(self, model: GatysLossModel, n_styles: int) -> None:
+        """Raise ImpastoError for a setting that cannot work, before any optimisation runs."""
+        if self.size < model.min_side:
+            raise ImpastoError(f"--size must be at least {model.min_side} pixels for this model, not {self.size}")
+        if self.iters < 1:
+            raise ImpastoError(f"--iters must be at least 1, not {self.iters}")
+        if self.optimizer not in OPTIMIZERS:
+            raise ImpastoError(f"--optimizer must be one of {', '.join(OPTIMIZERS)}, not {self.optimizer!r}")
+        if self.init not in INITS:
+            raise ImpastoError(f"--init must be one of {', '.join(INITS)}, not {self.init!r}")
+        for flag, value in (
+            ("--content-weight", self.content_weight),
+            ("--style-weight", self.style_weight),
+            ("--tv-weight", self.tv_weight),
+        ):
+            if value is not None and not (math.isfinite(value) and value >= 0):
+                raise ImpastoError(f"{flag} must be a finite number ≥ 0, not {value}")
+        if not (math.isfinite(self.style_scale) and self.style_scale > 0):
+            raise ImpastoError(f"--style-scale must be > 0, not {self.style_scale}")
+        if not (math.isfinite(self.learning_rate) and self.learning_rate > 0):
+            raise ImpastoError(f"--learning-rate must be > 0, not {self.learning_rate}")
+        if n_styles < 1:
+            raise ImpastoError("at least one --style image is needed")
+        if self.style_blend is not None:
+            if len(self.style_blend) != n_styles:
+                raise ImpastoError(f"{len(self.style_blend)} blend weights given for {n_styles} style images")
+            if any(not (math.isfinite(b) and b > 0) for b in self.style_blend):
+                raise ImpastoError("style blend weights must be > 0")
+        if self.preserve_color not in (None, *PRESERVE_COLOR_MODES):
+            raise ImpastoError(f"--preserve-color must be one of {', '.join(PRESERVE_COLOR_MODES)}")
+        if self.scales is not None and self.scales < 1:
+            raise ImpastoError(f"--scales must be at least 1, not {self.scales}")
+
+
+@dataclass
+class OptimizeResult:
+    image: np.ndarray  # H×W×3 RGB float32 0–255
+    history: list[dict[str, float]] = field(default_factory=list)  # one entry per iteration: scale, loss parts
+
+
+def plan_sizes(size: int, scales: int | None, min_side: int) -> list[int]:
+    """Long sides from coarse to fine, each twice the previous, ending at ``size``."""
+    sizes = [size]
+    while (len(sizes) < scales) if scales else (sizes[0] // 2 >= COARSEST_SIDE):
+        if sizes[0] // 2 < min_side:
+            break
+        sizes.insert(0, sizes[0] // 2)
+    return sizes
+
+
+def plan_iterations(iters: int, n_sizes: int) -> list[int]:
+    """The coarsest scale gets ``iters``; each finer one half as many, since it starts near a solution."""
+    return [iters] + [max(1, iters // 2)] * (n_sizes - 1)
+
+
+def run_lbfgs(evaluate: Evaluate, start: np.ndarray, iters: int, on_step: OnStep) -> np.ndarray:
+    """scipy's L-BFGS-B on the pixels, bounded to 0–255, for ``iters`` iterations (tolerances off)."""
+    shape = start.shape
+    last: list[Evaluation] = []
+
+    def loss_and_grad(x: np.ndarray) -> tuple[float, np.ndarray]:
+        evaluation = evaluate(x.reshape(shape).astype(np.float32))
+        last[:] = [evaluation]
+        return evaluation.loss, evaluation.grad.ravel().astype(np.float64)
+
+    def callback(intermediate_result) -> None:  # scipy passes the iterate after each iteration
+        on_step(last[0])
+
+    result = minimize(
+        loss_and_grad,
+        start.ravel().astype(np.float64),
+        jac=True,
+        method="L-BFGS-B",
+        bounds=Bounds(0.0, 255.0),
+        callback=callback,
+        options={"maxiter": iters, "maxfun": 3 * iters + 20, "ftol": 0.0, "gtol": 0.0, "maxcor": 10},
+    )
+    return result.x.reshape(shape).astype(np.float32)
+
+
+def run_adam(evaluate: Evaluate, start: np.ndarray, iters: int, on_step: OnStep, lr: float) -> np.ndarray:
+    """torch.optim.Adam's update (β = 0.9, 0.999, ε = 1e-8), then projection onto 0–255."""
+    beta1, beta2, eps = 0.9, 0.999, 1e-8
+    x = start.astype(np.float32, copy=True)
+    m = np.zeros_like(x)
+    v = np.zeros_like(x)
+    for step in range(1, iters + 1):
+        evaluation = evaluate(x)
+        grad = evaluation.grad
+        m = beta1 * m + (1 - beta1) * grad
+        v = beta2 * v + (1 - beta2) * grad * grad
+        denom = np.sqrt(v) / math.sqrt(1 - beta2**step) + eps
+        x = np.clip(x - (lr / (1 - beta1**step)) * m / denom, 0.0, 255.0).astype(np.float32)
+        on_step(evaluation)
+    return x
+
+
+def _initial_image(init: str, content: np.ndarray, style: np.ndarray, seed: int) -> np.ndarray:
+    if init == "content":
+        return content.copy()
+    if init == "style":
+        return resize(style, (content.shape[1], content.shape[0]))
+    rng = np.random.default_rng(seed)
+    return rng.uniform(0.0, 255.0, size=content.shape).astype(np.float32)
+
+
+def optimize(
+    model: GatysLossModel,
+    content: np.ndarray,
+    styles: list[np.ndarray],
+    settings: OptimizeSettings | None = None,
+    progress: bool = True,
+) -> OptimizeResult:
+    """Stylise ``content`` (H×W×3 RGB 0–255) with ``styles``; the result's long side is ``settings.size``."""
+    settings = settings or OptimizeSettings()
+    settings.validate(model, len(styles))
+    weights: LossWeights = model.weights(settings.content_weight, settings.style_weight, settings.tv_weight)
+    blend = settings.style_blend or [1.0] * len(styles)
+    original = content
+    if settings.preserve_color == "luminance":
+        content, styles = luminance_image(content), [match_luminance(style, content) for style in styles]
+    elif settings.preserve_color == "histogram":
+        styles = [match_color_histogram(style, content) for style in styles]
+
+    sizes = plan_sizes(settings.size, settings.scales, model.min_side)
+    iterations = plan_iterations(settings.iters, len(sizes))
+    result = OptimizeResult(image=content)
+    current: np.ndarray | None = None
+    with tqdm(total=sum(iterations), unit="it", disable=not progress, dynamic_ncols=True) as bar:
+        for index, (long_side, iters) in enumerate(zip(sizes, iterations, strict=True)):
+            scaled_content = resize_long_side(content, long_side)
+            scaled_styles = [
+                resize_long_side(style, max(1, round(long_side * settings.style_scale))) for style in styles
+            ]
+            for style in scaled_styles:
+                if min(style.shape[:2]) < model.min_side:
+                    raise ImpastoError(
+                        f"a style image scaled by --style-scale {settings.style_scale} is {style.shape[1]}×"
+                        f"{style.shape[0]} pixels at this size; this model needs {model.min_side} per side"
+                    )
+            targets = blend_targets(
+                model.targets(scaled_content), [model.targets(style) for style in scaled_styles], blend
+            )
+            height, width = scaled_content.shape[:2]
+            if current is None:
+                start = _initial_image(settings.init, scaled_content, scaled_styles[0], settings.seed)
+            else:
+                start = resize(current, (width, height))
+            bar.set_description(f"scale {index + 1}/{len(sizes)} {width}×{height}")
+
+            def on_step(evaluation: Evaluation, scale: int = index) -> None:
+                result.history.append(
+                    {
+                        "scale": scale,
+                        "loss": evaluation.loss,
+                        "content": evaluation.content,
+                        "style": evaluation.style,
+                        "tv": evaluation.tv,
+                    }  # fmt: skip
+                )
+                bar.set_postfix(loss=f"{evaluation.loss:.4g}", style=f"{evaluation.style:.3g}", refresh=False)
+                bar.update(1)
+
+            def evaluate(image: np.ndarray, targets=targets) -> Evaluation:
+                return model.evaluate(image, targets, weights)
+
+            x = to_nchw(start)
+            if settings.optimizer == "lbfgs":
+                x = run_lbfgs(evaluate, x, iters, on_step)
+            else:
+                x = run_adam(evaluate, x, iters, on_step, settings.learning_rate)
+            bar.update(sum(iterations[: index + 1]) - bar.n)  # L-BFGS may stop early; keep the bar honest
+            current = to_hwc(x)
+
+    image = current if current is not None else content
+    if settings.preserve_color == "luminance":
+        image = restore_chroma(image, resize(original, (image.shape[1], image.shape[0])))
+    result.image = image
+    return result
