@@ -64,7 +64,9 @@ def avg_pool2d_backward(grad_output, self, kernel_size, stride, padding, ceil_mo
         raise NotImplementedError("only floor-mode average pooling without a divisor override is exported")
     n, c, height, width = self.shape
     h, w = grad_output.shape[-2:]
-    spread = F.interpolate(grad_output * 0.25, scale_factor=2.0, mode="nearest")  # ONNX Resize, NCHWc-aware
+    # the .default overload stays one op (ONNX Resize, which onnxruntime runs in its blocked layout); F.interpolate
+    # would go through the .vec overload, which make_fx decomposes into indexing (GatherND)
+    spread = aten.upsample_nearest2d.default(grad_output * 0.25, [2 * h, 2 * w])
     return F.pad(spread, (0, width - 2 * w, 0, height - 2 * h))
 
 
