@@ -3,7 +3,8 @@
     python benchmarks/comparison_sheet.py --size 512 --iters 300 --out benchmarks/gatys_sheet.jpg
 
 Uses only images the repository may ship (models/images: free sample photos and public-domain paintings).
-Also writes <out>.json with each pair's settings, timings and loss history, and a loss-curve plot beside it.
+Also writes <out>.json with each pair's settings and loss history, and a loss-curve plot beside it. The sheet is
+about looks: its wall-clock seconds (in the JSON) are not benchmarks, see loss_grad.py for those.
 """
 
 from __future__ import annotations
@@ -56,12 +57,19 @@ def main() -> None:
         start = time.perf_counter()
         result = optimize(model, content, [style], settings)
         seconds = time.perf_counter() - start
-        label = f"{args.iters} L-BFGS its, {seconds:.0f} s"
+        label = f"result, {args.iters} L-BFGS iterations"
         rows.append(np.hstack([_cell(content, content_name), _cell(style, style_name), _cell(result.image, label)]))
         report.append(
-            {"content": content_name, "style": style_name, "size": args.size, "iters": args.iters,
-             "seconds": round(seconds, 1), "start": result.history[0], "end": result.history[-1],
-             "history": result.history}  # fmt: skip
+            {
+                "content": content_name,
+                "style": style_name,
+                "size": args.size,
+                "iters": args.iters,
+                "seconds": round(seconds, 1),
+                "start": result.history[0],
+                "end": result.history[-1],
+                "history": result.history,
+            }  # fmt: skip
         )
         print(f"{content_name} × {style_name}: {seconds:.0f} s, style loss {result.history[0]['style']:.4g} → "
               f"{result.history[-1]['style']:.4g}", flush=True)  # fmt: skip

@@ -48,11 +48,20 @@ def captured_native_stderr() -> Iterator[list[str]]:
             messages.extend(line.strip() for line in sink.read().decode(errors="replace").splitlines() if line.strip())
 
 
-def _decoder_reason(messages: list[str]) -> str:
+def _looks_truncated(data: bytes) -> bool:
+    """A JPEG without its end-of-image marker, or a PNG without its IEND chunk, was cut short."""
+    if data[:3] == b"\xff\xd8\xff":
+        return not data.rstrip(b"\0").endswith(b"\xff\xd9")
+    if data[:8] == b"\x89PNG\r\n\x1a\n":
+        return b"IEND" not in data[-64:]
+    return False
+
+
+def _decoder_reason(messages: list[str], data: bytes) -> str:
     text = " ".join(messages).lower()
     if "max_image_pixels" in text or "validateinputimagesize" in text or "exceeds" in text:
         return f"its header claims more than the {MAX_PIXELS:,} pixels allowed"
-    if any(sign in text for sign in _TRUNCATION_SIGNS):
+    if _looks_truncated(data) or any(sign in text for sign in _TRUNCATION_SIGNS):
         return "the file is truncated or corrupt"
     return "not an image format OpenCV can decode, or corrupt"
 
@@ -103,10 +112,9 @@ def read_image(path: str | Path, min_side: int = MIN_SIDE) -> np.ndarray:
             messages.append(str(error))
             decoded = None
     if decoded is None or decoded.size == 0:
-        raise ImpastoError(f"{path}: cannot decode image: {_decoder_reason(messages)}")
-    if is_jpeg and (
-        any(s in " ".join(messages).lower() for s in _TRUNCATION_SIGNS) or not data.rstrip(b"\0").endswith(b"\xff\xd9")
-    ):
+        raise ImpastoError(f"{path}: cannot decode image: {_decoder_reason(messages, data)}")
+    if _looks_truncated(data) or any(sign in " ".join(messages).lower() for sign in _TRUNCATION_SIGNS):
+        # libjpeg fills a cut-off image with grey and only warns; a half-grey photo is not what the user meant
         raise ImpastoError(f"{path}: cannot decode image: the file is truncated or corrupt")
     height, width = decoded.shape[:2]
     if min(height, width) < min_side:

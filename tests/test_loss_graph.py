@@ -35,8 +35,12 @@ def reference_loss(model: GatysLossModel, weights, image, content, style, loss_w
         content_targets = features(as_tensor(content))[: len(model.content_layers)]
         style_targets = features(as_tensor(style))[len(model.content_layers) :]
     x = as_tensor(image).requires_grad_(True)
-    scalars = [torch.tensor(v, dtype=torch.float64) for v in (loss_weights.content, loss_weights.style, loss_weights.tv)]
-    layer_weights = [torch.tensor(v, dtype=torch.float64) for v in (loss_weights.content_layers, loss_weights.style_layers)]
+    scalars = [
+        torch.tensor(v, dtype=torch.float64) for v in (loss_weights.content, loss_weights.style, loss_weights.tv)
+    ]
+    layer_weights = [
+        torch.tensor(v, dtype=torch.float64) for v in (loss_weights.content_layers, loss_weights.style_layers)
+    ]
     parts = loss(x, content_targets, style_targets, *scalars, *layer_weights)
     parts[0].backward()
     return [float(p) for p in parts], x.grad.numpy()
@@ -96,7 +100,12 @@ def test_export_cli_writes_a_working_pair_with_custom_layers(tmp_path, offline_w
     manifest = json.loads((tmp_path / "manifest.json").read_text())
     (entry,) = manifest["models"]
     assert entry["name"] == "tiny-max" and verify_checksums(entry, tmp_path) == []
-    assert sorted(p.name for p in (tmp_path / "weights").iterdir()) == ["conv1_1.bin", "conv1_2.bin", "conv2_1.bin", "conv2_2.bin"]
+    assert sorted(p.name for p in (tmp_path / "weights").iterdir()) == [
+        "conv1_1.bin",
+        "conv1_2.bin",
+        "conv2_1.bin",
+        "conv2_2.bin",
+    ]
     model = GatysLossModel(tmp_path / "tiny-max.features.onnx")  # either half of the pair will do
     assert model.min_side == 2 and model.style_layers == ["relu1_1", "relu2_1"] and model.pooling == "max"
     weights = model.weights()
@@ -115,7 +124,9 @@ def test_export_cli_rejects_unknown_layers_in_one_line(tmp_path):
     assert "Traceback" not in done.stderr and not (tmp_path / "manifest.json").exists()
 
 
-@pytest.mark.skipif("CUDAExecutionProvider" not in __import__("onnxruntime").get_available_providers(), reason="no CUDA")
+@pytest.mark.skipif(
+    "CUDAExecutionProvider" not in __import__("onnxruntime").get_available_providers(), reason="no CUDA"
+)
 def test_no_node_leaves_the_cuda_provider():
     from impasto.runtime.sessions import node_providers, open_session
 
