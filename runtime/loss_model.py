@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -71,23 +72,29 @@ def resolve_loss_path(model: str | Path) -> Path:
 
 
 class GatysLossModel:
-    """A features session (targets) and a loss session (loss + gradient) that belong together."""
+    """A features session (targets) and a loss session (loss + gradient) that belong together.
+
+    The sessions run without onnxruntime's CPU memory arena: each scale of a multi-scale run would otherwise keep
+    its own high-water blocks. A 1024-px optimisation peaked at 2.4 GiB instead of 4.4 GiB, at the same speed
+    (benchmarks/RESULTS.md).
+    """
 
     def __init__(self, model: str | Path = DEFAULT_MODEL, provider: str = "cpu", threads: int | None = None) -> None:
         path = resolve_loss_path(model)
-        session = open_session(path, provider, threads)
+        opener = partial(open_session, provider=provider, threads=threads, memory_arena=False)
+        session = opener(path)
         meta = metadata(session)
         kind = meta.get("impasto.kind")
         if kind == FEATURES_KIND:  # the user named the other half of the pair
             path = path.parent / meta["impasto.pair"]
-            session = open_session(path, provider, threads)
+            session = opener(path)
             meta, kind = metadata(session), metadata(session).get("impasto.kind")
         if kind != LOSS_KIND:
             raise ImpastoError(f"{path}: not an Impasto Gatys loss graph (its metadata says kind={kind!r})")
         self.path = path
         self.provider = provider
         self.loss_session = session
-        self.features_session = open_session(path.parent / meta["impasto.pair"], provider, threads)
+        self.features_session = opener(path.parent / meta["impasto.pair"])
         if metadata(self.features_session).get("impasto.kind") != FEATURES_KIND:
             raise ImpastoError(f"{path.parent / meta['impasto.pair']}: not the features graph that pairs with {path}")
         self.metadata = meta

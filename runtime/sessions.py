@@ -30,8 +30,10 @@ def provider_list(provider: str) -> list:
     return [name]
 
 
-def session_options(threads: int | None = None, profile: bool = False) -> ort.SessionOptions:
+def session_options(threads: int | None = None, profile: bool = False, memory_arena: bool = True) -> ort.SessionOptions:
+    """``memory_arena=False`` returns memory after every run instead of keeping a high-water arena per session."""
     options = ort.SessionOptions()
+    options.enable_cpu_mem_arena = memory_arena
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.log_severity_level = 3  # warnings about unused initializers and the like are not the user's business
     if threads:
@@ -43,14 +45,18 @@ def session_options(threads: int | None = None, profile: bool = False) -> ort.Se
 
 
 def open_session(
-    path: str | Path, provider: str = "cpu", threads: int | None = None, profile: bool = False
+    path: str | Path,
+    provider: str = "cpu",
+    threads: int | None = None,
+    profile: bool = False,
+    memory_arena: bool = True,
 ) -> ort.InferenceSession:
     path = Path(path)
     if not path.is_file():
         raise ImpastoError(f"{path}: no such model file")
     providers = provider_list(provider)
     try:
-        return ort.InferenceSession(str(path), session_options(threads, profile), providers=providers)
+        return ort.InferenceSession(str(path), session_options(threads, profile, memory_arena), providers=providers)
     except Exception as error:  # onnxruntime raises its own exception types, one per failure kind
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise ImpastoError(f"{path}: not a loadable ONNX model ({reason[:200]})") from error

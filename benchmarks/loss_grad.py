@@ -1,0 +1,127 @@
+"""Seconds per loss+gradient evaluation: onnxruntime (the shipped graph) vs PyTorch autograd, same machine, same run.
+
+    python benchmarks/loss_grad.py --sizes 256 512 1024 --json benchmarks/loss_grad.json
+
+Both sides compute the same thing: VGG16 (avg pooling) content+style+TV loss and d loss / d image on a shipped
+photo at each long side, with the offline ImageNet weights, float32, on all cores. Blocks run one after the other
+with a pause between (not interleaved: each engine's spinning threads would slow the other). Prints the
+PyTorch/onnxruntime ratio (> 1: onnxruntime is faster) for the runtime's default session and the variants tried.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import time
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+import torch
+
+from impasto.export.losses import StyleTransferLoss
+from impasto.export.vgg import VGGFeatures
+from impasto.export.weights import resolve_vgg16_weights
+from impasto.runtime.images import read_image, resize_long_side
+from impasto.runtime.loss_model import GatysLossModel, blend_targets, to_nchw
+from impasto.runtime.manifest import shipped_models_dir
+from impasto.runtime.sessions import session_options
+
+RUNS = {256: 7, 512: 5, 1024: 3}
+
+
+def _median_seconds(step, runs: int) -> float:
+    time.sleep(2.0)  # let the previous block's spinning worker threads (OpenMP, onnxruntime) go idle
+    step()  # warm-up: first run allocates and picks kernels
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def _torch_step(loss: StyleTransferLoss, image: np.ndarray, inputs: tuple) -> None:
+    x = torch.from_numpy(image).requires_grad_(True)
+    loss(x, *inputs)[0].backward()
+
+
+def _variants(threads: int) -> dict[str, ort.SessionOptions]:
+    """The runtime's default session (optimisation level ALL, no memory arena, spinning) and what else was tried."""
+    default = session_options(threads, memory_arena=False)  # what GatysLossModel opens
+    variants = {"runtime default": default}
+    no_spin = session_options(threads, memory_arena=False)
+    no_spin.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    variants["no thread spinning"] = no_spin
+    for name, level in (("EXTENDED", ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED),
+                        ("BASIC", ort.GraphOptimizationLevel.ORT_ENABLE_BASIC)):  # fmt: skip
+        options = session_options(threads, memory_arena=False)
+        options.graph_optimization_level = level
+        variants[f"optimisation level {name}"] = options
+    variants["memory arena on"] = session_options(threads)
+    if threads > 1:
+        variants["1 thread"] = session_options(1, memory_arena=False)
+    return variants
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[256, 512, 1024])
+    parser.add_argument("--threads", type=int, default=os.cpu_count())
+    parser.add_argument("--variants", action="store_true", help="also time the session variants tried")
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    model = GatysLossModel("vgg16-avg", threads=args.threads)
+    weights = resolve_vgg16_weights(allow_download=False)
+    vgg = VGGFeatures(weights.convs, weights.preprocess, model.content_layers + model.style_layers, model.pooling)
+    torch_loss = StyleTransferLoss(vgg, model.content_layers, model.style_layers)
+    images = shipped_models_dir() / "images"
+    content, style = read_image(images / "rocket.jpg"), read_image(images / "starry-night.jpg")
+    loss_weights = model.weights()
+    report = {
+        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
+        "torch": torch.__version__,
+        "onnxruntime": ort.__version__,
+        "threads": args.threads,
+        "sizes": {},
+    }
+    print(f"threads {args.threads}; torch {torch.__version__}; onnxruntime {ort.__version__}")
+    for size in args.sizes:
+        content_s = resize_long_side(content, size)
+        targets = blend_targets(model.targets(content_s), [model.targets(resize_long_side(style, size))], [1.0])
+        image = to_nchw(np.clip(content_s + np.random.default_rng(0).normal(0, 20, content_s.shape), 0, 255))
+        runs = RUNS.get(size, 3)
+
+        content_t = tuple(torch.from_numpy(targets[f"content_target_{n}"]) for n in model.content_layers)
+        style_t = tuple(torch.from_numpy(targets[f"style_target_{n}"]) for n in model.style_layers)
+        scalars = [torch.tensor(v) for v in (loss_weights.content, loss_weights.style, loss_weights.tv)]
+        layers = [torch.tensor(v) for v in (loss_weights.content_layers, loss_weights.style_layers)]
+
+        torch_step = partial(_torch_step, torch_loss, image, (content_t, style_t, *scalars, *layers))
+        seconds = {"pytorch autograd": _median_seconds(torch_step, runs)}
+        feeds = {"image": image, **targets, **loss_weights.feeds()}
+        variants = (
+            _variants(args.threads)
+            if args.variants
+            else {"runtime default": session_options(args.threads, memory_arena=False)}
+        )
+        for name, options in variants.items():
+            session = ort.InferenceSession(str(model.path), options, providers=["CPUExecutionProvider"])
+            seconds[name] = _median_seconds(partial(session.run, None, feeds), runs)
+            del session
+        height, width = image.shape[2:]
+        report["sizes"][f"{width}x{height}"] = seconds
+        print(f"\n{width}×{height} (median of {runs})")
+        for name, value in seconds.items():
+            print(f"  {name:32s} {value:7.3f} s   PyTorch/this = {seconds['pytorch autograd'] / value:.2f}")
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
