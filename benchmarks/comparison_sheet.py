@@ -34,9 +34,9 @@ def _cell(image: np.ndarray, label: str) -> np.ndarray:
     height, width = image.shape[:2]
     scale = CELL / max(height, width)
     fitted = resize(image, (round(width * scale), round(height * scale)))
-    canvas = np.full((CELL + 28, CELL, 3), 255.0, np.float32)
+    canvas = np.full((CELL + 28, CELL, 3), 255, np.uint8)  # putText draws on 8-bit images only
     top, left = (CELL - fitted.shape[0]) // 2, (CELL - fitted.shape[1]) // 2
-    canvas[top : top + fitted.shape[0], left : left + fitted.shape[1]] = fitted
+    canvas[top : top + fitted.shape[0], left : left + fitted.shape[1]] = np.clip(np.rint(fitted), 0, 255)
     cv2.putText(canvas, label, (6, CELL + 20), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (20, 20, 20), 1, cv2.LINE_AA)
     return canvas
 
@@ -47,7 +47,9 @@ def main() -> None:
     parser.add_argument("--iters", type=int, default=300)
     parser.add_argument("--model", default="vgg16-avg")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/gatys_sheet.jpg"))
+    parser.add_argument("--work", type=Path, default=Path(".sheet-work"), help="finished pairs, reused on a rerun")
     args = parser.parse_args()
+    args.work.mkdir(exist_ok=True)
     images = shipped_models_dir() / "images"
     model = GatysLossModel(args.model)
     rows, report = [], []

@@ -74,6 +74,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=os.cpu_count())
     parser.add_argument("--variants", action="store_true", help="also time the session variants tried")
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--plot", type=Path, help="PNG: seconds per evaluation by size, one line per engine/variant")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     model = GatysLossModel("vgg16-avg", threads=args.threads)
@@ -121,6 +122,29 @@ def main() -> None:
             print(f"  {name:32s} {value:7.3f} s   PyTorch/this = {seconds['pytorch autograd'] / value:.2f}")
     if args.json:
         args.json.write_text(json.dumps(report, indent=1) + "\n")
+    if args.plot:
+        _plot(report, args.plot)
+
+
+def _plot(report: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    sizes = list(report["sizes"])
+    names = list(report["sizes"][sizes[0]])
+    figure, axis = plt.subplots(figsize=(7, 4))
+    for name in names:
+        style = {"linewidth": 2.5} if name in ("pytorch autograd", "runtime default") else {"linestyle": "--"}
+        axis.plot(sizes, [report["sizes"][size][name] for size in sizes], marker="o", label=name, **style)
+    axis.set_yscale("log")
+    axis.set_xlabel("image size (px)")
+    axis.set_ylabel("seconds per loss+gradient (median)")
+    axis.set_title(f"VGG16 Gatys loss+gradient, {report['machine']}, {report['threads']} threads", fontsize=9)
+    axis.legend(fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
 
 
 if __name__ == "__main__":

@@ -43,7 +43,7 @@ def reference_loss(model: GatysLossModel, weights, image, content, style, loss_w
     ]
     parts = loss(x, content_targets, style_targets, *scalars, *layer_weights)
     parts[0].backward()
-    return [float(p) for p in parts], x.grad.numpy()
+    return [float(p.detach()) for p in parts], x.grad.numpy()
 
 
 @pytest.mark.parametrize("pooling", ["avg", "max"])

@@ -63,7 +63,7 @@ def test_lbfgs_reaches_the_same_loss_as_with_pytorch_gradients(small_problem, of
             image = torch.from_numpy(x).requires_grad_(True)
             value = total(image)
             value.backward()
-            self.loss, self.grad = float(value), image.grad.numpy()
+            self.loss, self.grad = float(value.detach()), image.grad.numpy()
 
     torch_losses: list[float] = []
     run_lbfgs(TorchEvaluation, to_nchw(content), steps, lambda e: torch_losses.append(e.loss))
@@ -90,7 +90,7 @@ def test_adam_matches_torch_optim_adam(small_problem, offline_weights):
         optimizer.step()
         with torch.no_grad():
             image.clamp_(0, 255)
-        torch_losses.append(float(value))
+        torch_losses.append(float(value.detach()))
     assert onnx_losses[-1] < 0.5 * onnx_losses[0]
     assert abs(onnx_losses[-1] - torch_losses[-1]) <= 0.01 * torch_losses[-1]
     assert np.abs(result - image.detach().numpy()).mean() < 1.0  # same trajectory, not only the same loss
