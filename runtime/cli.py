@@ -94,7 +94,7 @@ def _run_optimize(args: argparse.Namespace) -> int:
     from impasto.runtime.images import check_output_path, read_image, write_image
     from impasto.runtime.loss_model import GatysLossModel
     from impasto.runtime.manifest import shipped_models_dir
-    from impasto.runtime.optimize import OptimizeSettings, optimize
+    from impasto.runtime.optimize import OptimizeSettings, optimize, preflight
 
     output = check_output_path(args.output)
     content_path = args.content or shipped_models_dir() / DEFAULT_CONTENT
@@ -109,6 +109,7 @@ def _run_optimize(args: argparse.Namespace) -> int:
     settings.validate(model, len(style_paths))
     content = read_image(content_path)
     styles = [read_image(path) for path in style_paths]
+    preflight(model, content, styles, settings)
     print(
         f"loss graph: {model.path.name} ({model.pooling} pooling; VGG16 weights: {model.weights_source})",
         file=sys.stderr,

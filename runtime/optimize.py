@@ -147,6 +147,28 @@ def run_adam(evaluate: Evaluate, start: np.ndarray, iters: int, on_step: OnStep,
     return x
 
 
+def scaled_inputs(
+    content: np.ndarray, styles: list[np.ndarray], long_side: int, settings: OptimizeSettings, min_side: int
+) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Content at ``long_side`` and styles at ``style_scale`` times it, refused when a side is below ``min_side``."""
+    scaled_content = resize_long_side(content, long_side)
+    scaled_styles = [resize_long_side(style, max(1, round(long_side * settings.style_scale))) for style in styles]
+    for what, image in (("the content image", scaled_content), *(("a style image", s) for s in scaled_styles)):
+        if min(image.shape[:2]) < min_side:
+            raise ImpastoError(
+                f"{what} is {image.shape[1]}×{image.shape[0]} pixels at long side {long_side} (--size, "
+                f"--style-scale, --scales); this model needs at least {min_side} per side"
+            )
+    return scaled_content, scaled_styles
+
+
+def preflight(model: GatysLossModel, content: np.ndarray, styles: list[np.ndarray], settings: OptimizeSettings) -> None:
+    """Every check of settings and image sizes, before any work, so that a mistake costs nothing."""
+    settings.validate(model, len(styles))
+    for long_side in plan_sizes(settings.size, settings.scales, model.min_side):
+        scaled_inputs(content, styles, long_side, settings, model.min_side)
+
+
 def _initial_image(init: str, content: np.ndarray, style: np.ndarray, seed: int) -> np.ndarray:
     if init == "content":
         return content.copy()
@@ -165,7 +187,7 @@ def optimize(
 ) -> OptimizeResult:
     """Stylise ``content`` (H×W×3 RGB 0–255) with ``styles``; the result's long side is ``settings.size``."""
     settings = settings or OptimizeSettings()
-    settings.validate(model, len(styles))
+    preflight(model, content, styles, settings)
     weights: LossWeights = model.weights(settings.content_weight, settings.style_weight, settings.tv_weight)
     blend = settings.style_blend or [1.0] * len(styles)
     original = content
@@ -180,16 +202,7 @@ def optimize(
     current: np.ndarray | None = None
     with tqdm(total=sum(iterations), unit="it", disable=not progress, dynamic_ncols=True) as bar:
         for index, (long_side, iters) in enumerate(zip(sizes, iterations, strict=True)):
-            scaled_content = resize_long_side(content, long_side)
-            scaled_styles = [
-                resize_long_side(style, max(1, round(long_side * settings.style_scale))) for style in styles
-            ]
-            for style in scaled_styles:
-                if min(style.shape[:2]) < model.min_side:
-                    raise ImpastoError(
-                        f"a style image scaled by --style-scale {settings.style_scale} is {style.shape[1]}×"
-                        f"{style.shape[0]} pixels at this size; this model needs {model.min_side} per side"
-                    )
+            scaled_content, scaled_styles = scaled_inputs(content, styles, long_side, settings, model.min_side)
             targets = blend_targets(
                 model.targets(scaled_content), [model.targets(style) for style in scaled_styles], blend
             )

@@ -133,6 +133,16 @@ def test_bad_models(case, bad_files, tmp_path):
     _assert_one_line_failure(done, output, expected)
 
 
+def test_extreme_aspect_ratio_is_refused_before_onnxruntime_sees_it(tmp_path):
+    strip = tmp_path / "strip.png"
+    cv2.imwrite(str(strip), np.full((16, 600, 3), 128, np.uint8))
+    output = tmp_path / "out.png"
+    done = run_cli("optimize", "--content", strip, "--size", "64", "--iters", "1", "-o", output, "--quiet")
+    _assert_one_line_failure(done, output, "the content image is 64×2 pixels", "at least 16 per side")
+    done = run_cli("optimize", "--style-scale", "0.05", "--size", "64", "--iters", "1", "-o", output, "--quiet")
+    _assert_one_line_failure(done, output, "a style image is", "at least 16 per side")
+
+
 def test_unknown_model_name(tmp_path):
     output = tmp_path / "out.png"
     done = run_cli("optimize", "--model", "van-gogh-9000", "-o", output, "--quiet")
