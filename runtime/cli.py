@@ -106,7 +106,6 @@ def _run_optimize(args: argparse.Namespace) -> int:
         style_scale=args.style_scale, style_blend=args.style_blend, preserve_color=args.preserve_color,
         learning_rate=args.learning_rate, scales=args.scales,
     )  # fmt: skip
-    settings.validate(model, len(style_paths))
     content = read_image(content_path)
     styles = [read_image(path) for path in style_paths]
     preflight(model, content, styles, settings)
