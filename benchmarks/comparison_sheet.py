@@ -17,7 +17,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from impasto.runtime import GatysLossModel, OptimizeSettings, optimize, read_image
+from impasto.runtime import GatysLossModel, OptimizeSettings, optimize, read_image, write_image
 from impasto.runtime.images import encode_image, resize, write_atomic
 from impasto.runtime.manifest import shipped_models_dir
 
@@ -55,26 +55,33 @@ def main() -> None:
     rows, report = [], []
     for content_name, style_name in PAIRS:
         content, style = read_image(images / content_name), read_image(images / style_name)
-        settings = OptimizeSettings(size=args.size, iters=args.iters)
-        start = time.perf_counter()
-        result = optimize(model, content, [style], settings)
-        seconds = time.perf_counter() - start
-        label = f"result, {args.iters} L-BFGS iterations"
-        rows.append(np.hstack([_cell(content, content_name), _cell(style, style_name), _cell(result.image, label)]))
-        report.append(
-            {
+        key = f"{Path(content_name).stem}_{Path(style_name).stem}_{args.size}_{args.iters}"
+        done_image, done_json = args.work / f"{key}.png", args.work / f"{key}.json"
+        if done_image.is_file() and done_json.is_file():
+            image, entry = read_image(done_image), json.loads(done_json.read_text())
+        else:
+            start = time.perf_counter()
+            result = optimize(model, content, [style], OptimizeSettings(size=args.size, iters=args.iters))
+            image = result.image
+            entry = {
                 "content": content_name,
                 "style": style_name,
                 "size": args.size,
                 "iters": args.iters,
-                "seconds": round(seconds, 1),
+                "seconds": round(time.perf_counter() - start, 1),
                 "start": result.history[0],
                 "end": result.history[-1],
                 "history": result.history,
-            }  # fmt: skip
+            }
+            write_image(done_image, image)
+            write_atomic(done_json, json.dumps(entry).encode())
+        label = f"result, {args.iters} L-BFGS iterations"
+        rows.append(np.hstack([_cell(content, content_name), _cell(style, style_name), _cell(image, label)]))
+        report.append(entry)
+        print(
+            f"{content_name} × {style_name}: style loss {entry['start']['style']:.4g} → {entry['end']['style']:.4g}",
+            flush=True,
         )
-        print(f"{content_name} × {style_name}: {seconds:.0f} s, style loss {result.history[0]['style']:.4g} → "
-              f"{result.history[-1]['style']:.4g}", flush=True)  # fmt: skip
     sheet = np.vstack(rows)
     write_atomic(args.out, encode_image(sheet, ".jpg"))
     write_atomic(args.out.with_suffix(".json"), json.dumps(report, indent=1).encode())
