@@ -13,7 +13,7 @@ import hashlib
 import json
 import os
 import tempfile
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import onnx
@@ -229,7 +229,3 @@ def export_loss_graphs(weights: VGGWeights, spec: LossGraphSpec, out_dir: str | 
     )
     _finish(program, _metadata(spec, weights, "gatys-loss", name, features_path.name), weights, out_dir, loss_path)
     return ExportedPair(features=features_path, loss=loss_path)
-
-
-def spec_summary(spec: LossGraphSpec) -> dict[str, object]:
-    return asdict(spec) | {"min_side": spec.min_side}

@@ -48,8 +48,11 @@ def captured_native_stderr() -> Iterator[list[str]]:
             messages.extend(line.strip() for line in sink.read().decode(errors="replace").splitlines() if line.strip())
 
 
-def _looks_truncated(data: bytes) -> bool:
-    """A JPEG without its end-of-image marker, or a PNG without its IEND chunk, was cut short."""
+def _looks_truncated(data: bytes, messages: list[str]) -> bool:
+    """A JPEG without its end-of-image marker or a PNG without IEND was cut short; so was one the decoder says was."""
+    text = " ".join(messages).lower()
+    if any(sign in text for sign in _TRUNCATION_SIGNS):
+        return True
     if data[:3] == b"\xff\xd8\xff":
         return not data.rstrip(b"\0").endswith(b"\xff\xd9")
     if data[:8] == b"\x89PNG\r\n\x1a\n":
@@ -61,7 +64,7 @@ def _decoder_reason(messages: list[str], data: bytes) -> str:
     text = " ".join(messages).lower()
     if "max_image_pixels" in text or "validateinputimagesize" in text or "exceeds" in text:
         return f"its header claims more than the {MAX_PIXELS:,} pixels allowed"
-    if _looks_truncated(data) or any(sign in text for sign in _TRUNCATION_SIGNS):
+    if _looks_truncated(data, messages):
         return "the file is truncated or corrupt"
     return "not an image format OpenCV can decode, or corrupt"
 
@@ -113,7 +116,7 @@ def read_image(path: str | Path, min_side: int = MIN_SIDE) -> np.ndarray:
             decoded = None
     if decoded is None or decoded.size == 0:
         raise ImpastoError(f"{path}: cannot decode image: {_decoder_reason(messages, data)}")
-    if _looks_truncated(data) or any(sign in " ".join(messages).lower() for sign in _TRUNCATION_SIGNS):
+    if _looks_truncated(data, messages):
         # libjpeg fills a cut-off image with grey and only warns; a half-grey photo is not what the user meant
         raise ImpastoError(f"{path}: cannot decode image: the file is truncated or corrupt")
     height, width = decoded.shape[:2]

@@ -199,7 +199,7 @@ def optimize(
     sizes = plan_sizes(settings.size, settings.scales, model.min_side)
     iterations = plan_iterations(settings.iters, len(sizes))
     result = OptimizeResult(image=content)
-    current: np.ndarray | None = None
+    current = content
     with tqdm(total=sum(iterations), unit="it", disable=not progress, dynamic_ncols=True) as bar:
         for index, (long_side, iters) in enumerate(zip(sizes, iterations, strict=True)):
             scaled_content, scaled_styles = scaled_inputs(content, styles, long_side, settings, model.min_side)
@@ -207,7 +207,7 @@ def optimize(
                 model.targets(scaled_content), [model.targets(style) for style in scaled_styles], blend
             )
             height, width = scaled_content.shape[:2]
-            if current is None:
+            if index == 0:
                 start = _initial_image(settings.init, scaled_content, scaled_styles[0], settings.seed)
             else:
                 start = resize(current, (width, height))
@@ -237,7 +237,7 @@ def optimize(
             bar.update(sum(iterations[: index + 1]) - bar.n)  # L-BFGS may stop early; keep the bar honest
             current = to_hwc(x)
 
-    image = current if current is not None else content
+    image = current
     if settings.preserve_color == "luminance":
         image = restore_chroma(image, resize(original, (image.shape[1], image.shape[0])))
     result.image = image
