@@ -127,10 +127,14 @@ def read_image(path: str | Path, min_side: int = MIN_SIDE) -> np.ndarray:
 
 def resize_long_side(image: np.ndarray, long_side: int) -> np.ndarray:
     """Scale so the longer side is ``long_side`` pixels, keeping the aspect ratio (area filter when shrinking)."""
-    height, width = image.shape[:2]
+    return resize(image, long_side_size(image.shape[:2], long_side))
+
+
+def long_side_size(shape: tuple[int, ...], long_side: int) -> tuple[int, int]:
+    """(width, height) after scaling an image of ``shape`` (height, width, …) so its longer side is ``long_side``."""
+    height, width = shape[:2]
     factor = long_side / max(height, width)
-    size = (max(1, round(width * factor)), max(1, round(height * factor)))
-    return resize(image, size)
+    return max(1, round(width * factor)), max(1, round(height * factor))
 
 
 def resize(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:

@@ -85,16 +85,18 @@ class GatysLossModel:
         session = opener(path)
         meta = metadata(session)
         kind = meta.get("impasto.kind")
-        if kind == FEATURES_KIND:  # the user named the other half of the pair
-            path = path.parent / meta["impasto.pair"]
+        features = None
+        if kind == FEATURES_KIND:  # the user named the other half of the pair: keep it, open its partner
+            features, path = session, path.parent / meta["impasto.pair"]
             session = opener(path)
-            meta, kind = metadata(session), metadata(session).get("impasto.kind")
+            meta = metadata(session)
+            kind = meta.get("impasto.kind")
         if kind != LOSS_KIND:
             raise ImpastoError(f"{path}: not an Impasto Gatys loss graph (its metadata says kind={kind!r})")
         self.path = path
         self.provider = provider
         self.loss_session = session
-        self.features_session = opener(path.parent / meta["impasto.pair"])
+        self.features_session = features or opener(path.parent / meta["impasto.pair"])
         if metadata(self.features_session).get("impasto.kind") != FEATURES_KIND:
             raise ImpastoError(f"{path.parent / meta['impasto.pair']}: not the features graph that pairs with {path}")
         self.metadata = meta

@@ -24,7 +24,7 @@ from impasto.runtime.color import (
     restore_chroma,
 )
 from impasto.runtime.errors import ImpastoError
-from impasto.runtime.images import resize, resize_long_side
+from impasto.runtime.images import long_side_size, resize, resize_long_side
 from impasto.runtime.loss_model import Evaluation, GatysLossModel, LossWeights, blend_targets, to_hwc, to_nchw
 
 OPTIMIZERS = ("lbfgs", "adam")
@@ -147,26 +147,26 @@ def run_adam(evaluate: Evaluate, start: np.ndarray, iters: int, on_step: OnStep,
     return x
 
 
-def scaled_inputs(
+def check_scaled_sizes(
     content: np.ndarray, styles: list[np.ndarray], long_side: int, settings: OptimizeSettings, min_side: int
-) -> tuple[np.ndarray, list[np.ndarray]]:
-    """Content at ``long_side`` and styles at ``style_scale`` times it, refused when a side is below ``min_side``."""
-    scaled_content = resize_long_side(content, long_side)
-    scaled_styles = [resize_long_side(style, max(1, round(long_side * settings.style_scale))) for style in styles]
-    for what, image in (("the content image", scaled_content), *(("a style image", s) for s in scaled_styles)):
-        if min(image.shape[:2]) < min_side:
+) -> None:
+    """Refuse a scale at which the content (at ``long_side``) or a style (``style_scale`` times it) is too small."""
+    style_side = max(1, round(long_side * settings.style_scale))
+    sized = [("the content image", long_side_size(content.shape, long_side))]
+    sized += [("a style image", long_side_size(style.shape, style_side)) for style in styles]
+    for what, (width, height) in sized:
+        if min(width, height) < min_side:
             raise ImpastoError(
-                f"{what} is {image.shape[1]}×{image.shape[0]} pixels at long side {long_side} (--size, "
+                f"{what} is {width}×{height} pixels at long side {long_side} (--size, "
                 f"--style-scale, --scales); this model needs at least {min_side} per side"
             )
-    return scaled_content, scaled_styles
 
 
 def preflight(model: GatysLossModel, content: np.ndarray, styles: list[np.ndarray], settings: OptimizeSettings) -> None:
     """Every check of settings and image sizes, before any work, so that a mistake costs nothing."""
     settings.validate(model, len(styles))
     for long_side in plan_sizes(settings.size, settings.scales, model.min_side):
-        scaled_inputs(content, styles, long_side, settings, model.min_side)
+        check_scaled_sizes(content, styles, long_side, settings, model.min_side)
 
 
 def _initial_image(init: str, content: np.ndarray, style: np.ndarray, seed: int) -> np.ndarray:
@@ -202,7 +202,9 @@ def optimize(
     current = content
     with tqdm(total=sum(iterations), unit="it", disable=not progress, dynamic_ncols=True) as bar:
         for index, (long_side, iters) in enumerate(zip(sizes, iterations, strict=True)):
-            scaled_content, scaled_styles = scaled_inputs(content, styles, long_side, settings, model.min_side)
+            scaled_content = resize_long_side(content, long_side)
+            style_side = max(1, round(long_side * settings.style_scale))
+            scaled_styles = [resize_long_side(style, style_side) for style in styles]
             targets = blend_targets(
                 model.targets(scaled_content), [model.targets(style) for style in scaled_styles], blend
             )
