@@ -30,7 +30,7 @@ PAIRS = (
 CELL = 320
 
 
-def _cell(image: np.ndarray, label: str) -> np.ndarray:
+def labelled_cell(image: np.ndarray, label: str) -> np.ndarray:
     height, width = image.shape[:2]
     scale = CELL / max(height, width)
     fitted = resize(image, (round(width * scale), round(height * scale)))
@@ -76,7 +76,11 @@ def main() -> None:
             write_image(done_image, image)
             write_atomic(done_json, json.dumps(entry).encode())
         label = f"result, {args.iters} L-BFGS iterations"
-        rows.append(np.hstack([_cell(content, content_name), _cell(style, style_name), _cell(image, label)]))
+        rows.append(
+            np.hstack(
+                [labelled_cell(content, content_name), labelled_cell(style, style_name), labelled_cell(image, label)]
+            )
+        )
         report.append(entry)
         print(
             f"{content_name} × {style_name}: style loss {entry['start']['style']:.4g} → {entry['end']['style']:.4g}",

@@ -69,3 +69,64 @@ def export_loss_graph_command(args: argparse.Namespace) -> int:
         print(f"wrote {pair.features} and {pair.loss}")
     update_manifest(args.out, entries)
     return 0
+
+
+def transformer_manifest_entry(fp32: Path, fp16: Path, quality: dict | None = None) -> dict:
+    """A manifest record for a transformer net, built from its own metadata."""
+    meta = {p.key: p.value for p in onnx.load(str(fp32), load_external_data=False).metadata_props}
+    architecture = json.loads(meta["impasto.architecture"])["name"]
+    entry = {
+        "name": meta["impasto.name"],
+        "kind": meta["impasto.kind"],
+        "summary": f"transformer net ({architecture}), style {meta['impasto.style']}",
+        "files": {"fp32": fp32.name, "fp16": fp16.name},
+        "metadata": {key.removeprefix("impasto."): value for key, value in meta.items()},
+        "sha256": {path.name: sha256_file(path) for path in (fp32, fp16)},
+    }
+    if quality:
+        entry["quality"] = quality
+    return entry
+
+
+def default_content_dir() -> Path:
+    """The shared test photos beside the repository, as this project's environment provides them."""
+    for candidate in (
+        Path.cwd() / "../shared/images/content",
+        Path(__file__).resolve().parents[2] / "shared/images/content",
+    ):
+        if candidate.is_dir():
+            return candidate.resolve()
+    raise ImpastoError("no default folder of content photos here; name one with --content-dir")
+
+
+def train_command(args: argparse.Namespace) -> int:
+    import torch
+
+    from impasto.export.training import HELD_OUT, Trainer, TrainSettings
+
+    style = Path(args.style)
+    if not style.is_file():
+        raise ImpastoError(f"{style}: no such style image")
+    name = args.name or f"{style.stem}-{args.architecture}"
+    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ImpastoError("--device cuda: torch sees no CUDA GPU here")
+    settings = TrainSettings(
+        name=name, style=str(style), content_dir=str(args.content_dir or default_content_dir()),
+        work_dir=str(args.work or Path("runs") / name), out_dir=str(args.out),
+        exclude=list(HELD_OUT if args.exclude is None else args.exclude), architecture=args.architecture,
+        size=args.size, style_size=args.style_size, batch_size=args.batch_size, iterations=args.iterations,
+        learning_rate=args.learning_rate, content_weight=args.content_weight, style_weight=args.style_weight,
+        tv_weight=args.tv_weight, seed=args.seed, checkpoint_every=args.checkpoint_every,
+        preview_every=args.preview_every, device=device, opset=args.opset,
+    )  # fmt: skip
+    try:
+        weights = resolve_vgg16_weights(args.vgg_weights, args.vgg_preprocess, allow_download=not args.no_download)
+    except WeightsUnavailable as error:
+        raise ImpastoError(str(error)) from error
+    result = Trainer(settings, weights).run(quiet=args.quiet)
+    fp32, fp16 = result.onnx_files
+    update_manifest(Path(args.out), [transformer_manifest_entry(fp32, fp16)])
+    last = result.history[-1]
+    print(f"wrote {fp32} and {fp16} (step {last['step']}: content {last['content']:.4g}, style {last['style']:.4g})")
+    return 0

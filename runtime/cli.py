@@ -10,42 +10,12 @@ import argparse
 import sys
 from pathlib import Path
 
+from impasto.runtime.cli_args import EXIT_USER_ERROR, Parser, non_negative, positive, positive_int
+from impasto.runtime.cli_realtime import add_stylize, add_video, add_webcam
 from impasto.runtime.errors import ImpastoError
 
-EXIT_USER_ERROR = 2
 DEFAULT_CONTENT = "images/chelsea.png"
 DEFAULT_STYLE = "images/great-wave.jpg"
-
-
-class _Parser(argparse.ArgumentParser):
-    """argparse that reports a bad command line in one line instead of usage plus error."""
-
-    def error(self, message: str) -> None:  # type: ignore[override]
-        self.exit(EXIT_USER_ERROR, f"{self.prog}: error: {message} (see --help)\n")
-
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a positive whole number, not {text}")
-    return value
-
-
-def _non_negative(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text}") from None
-    if not value >= 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a finite number ≥ 0, not {text}")
-    return value
-
-
-def _positive(text: str) -> float:
-    value = _non_negative(text)
-    if value == 0:
-        raise argparse.ArgumentTypeError("must be > 0")
-    return value
 
 
 def _add_optimize(commands) -> None:
@@ -59,33 +29,33 @@ def _add_optimize(commands) -> None:
     parser.add_argument(
         "--style", action="append", help="style image; repeat for several (default: a shipped painting)"
     )
-    parser.add_argument("--style-blend", type=_positive, nargs="+", metavar="W", help="one weight per --style")
+    parser.add_argument("--style-blend", type=positive, nargs="+", metavar="W", help="one weight per --style")
     parser.add_argument(
         "--output", "-o", default="stylized.png", help="result file (.png, .jpg, …; default %(default)s)"
     )
-    parser.add_argument("--size", type=_positive_int, default=512, help="long side of the result (default %(default)s)")
+    parser.add_argument("--size", type=positive_int, default=512, help="long side of the result (default %(default)s)")
     parser.add_argument(
-        "--iters", type=_positive_int, default=300, help="iterations at the coarsest scale (default %(default)s)"
+        "--iters", type=positive_int, default=300, help="iterations at the coarsest scale (default %(default)s)"
     )
     parser.add_argument("--optimizer", choices=("lbfgs", "adam"), default="lbfgs")
-    parser.add_argument("--learning-rate", type=_positive, default=10.0, help="Adam's step size in pixel units")
-    parser.add_argument("--content-weight", type=_non_negative, help="α (default: the model's)")
-    parser.add_argument("--style-weight", type=_non_negative, help="β (default: the model's)")
-    parser.add_argument("--tv-weight", type=_non_negative, help="γ, total variation (default: the model's)")
+    parser.add_argument("--learning-rate", type=positive, default=10.0, help="Adam's step size in pixel units")
+    parser.add_argument("--content-weight", type=non_negative, help="α (default: the model's)")
+    parser.add_argument("--style-weight", type=non_negative, help="β (default: the model's)")
+    parser.add_argument("--tv-weight", type=non_negative, help="γ, total variation (default: the model's)")
     parser.add_argument("--init", choices=("content", "noise", "style"), default="content")
     parser.add_argument("--seed", type=int, default=0, help="seed for --init noise")
-    parser.add_argument("--style-scale", type=_positive, default=1.0, help="style image size relative to the output")
+    parser.add_argument("--style-scale", type=positive, default=1.0, help="style image size relative to the output")
     parser.add_argument(
         "--preserve-color", nargs="?", const="luminance", choices=("luminance", "histogram"),
         help="keep the content's colours: luminance-only transfer (default) or colour histogram matching",
     )  # fmt: skip
-    parser.add_argument("--scales", type=_positive_int, help="coarse-to-fine scales (default: automatic)")
+    parser.add_argument("--scales", type=positive_int, help="coarse-to-fine scales (default: automatic)")
     parser.add_argument(
         "--model", default="vgg16-avg", help="shipped loss graph name or .onnx path (default %(default)s)"
     )
     parser.add_argument("--pooling", choices=("avg", "max"), help="shorthand for --model vgg16-avg / vgg16-max")
     parser.add_argument("--provider", choices=("cpu", "cuda"), default="cpu")
-    parser.add_argument("--threads", type=_positive_int, help="onnxruntime intra-op threads (default: all cores)")
+    parser.add_argument("--threads", type=positive_int, help="onnxruntime intra-op threads (default: all cores)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(run=_run_optimize)
 
@@ -122,7 +92,7 @@ def _run_optimize(args: argparse.Namespace) -> int:
 
 def _add_export(commands) -> None:
     parser = commands.add_parser("export", help="export ONNX graphs (needs the export extra: torch)")
-    kinds = parser.add_subparsers(dest="kind", required=True, parser_class=_Parser)
+    kinds = parser.add_subparsers(dest="kind", required=True, parser_class=Parser)
     loss = kinds.add_parser(
         "loss-graph",
         help="VGG16 features + loss/gradient graphs for Gatys optimisation",
@@ -156,6 +126,57 @@ def _run_export_loss_graph(args: argparse.Namespace) -> int:
     return export_loss_graph_command(args)
 
 
+def _add_train(commands) -> None:
+    parser = commands.add_parser(
+        "train",
+        help="train a transformer net for one style (needs the export extra: torch)",
+        description="Train a feed-forward net (Johnson et al. 2016) on random crops of the photos in a folder, "
+        "with checkpoints (the same command resumes), previews, and ONNX export (fp32 and fp16) at the end.",
+    )
+    parser.add_argument("--style", required=True, help="style image")
+    parser.add_argument("--name", help="model name (default: <style>-<architecture>)")
+    parser.add_argument(
+        "--content-dir", help="folder of content photos (default: ../shared/images/content beside the repository)"
+    )
+    parser.add_argument(
+        "--exclude", nargs="*", metavar="STEM", help="photos (file stems) not to train on (default: the held-out four)"
+    )
+    parser.add_argument("--architecture", choices=("light", "full"), default="light")
+    parser.add_argument("--size", type=positive_int, default=256, help="training crop side (default %(default)s)")
+    parser.add_argument("--style-size", type=positive_int, default=512, help="style image long side (default 512)")
+    parser.add_argument("--batch-size", type=positive_int, default=4)
+    parser.add_argument("--iterations", type=positive_int, default=2000)
+    parser.add_argument("--learning-rate", type=positive, default=1e-3)
+    parser.add_argument("--content-weight", type=non_negative, default=1.0)
+    parser.add_argument("--style-weight", type=non_negative, default=10.0)
+    parser.add_argument(
+        "--tv-weight", type=non_negative, default=1e-4,
+        help="total variation weight (default %(default)s; the paper's 1e-6 left a 2-px grid in the light net)",
+    )  # fmt: skip
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--checkpoint-every", type=positive_int, default=100, help="steps between checkpoints")
+    parser.add_argument("--preview-every", type=positive_int, default=200, help="steps between preview images")
+    parser.add_argument("--work", type=Path, help="checkpoint and previews folder (default runs/<name>)")
+    parser.add_argument("--out", type=Path, default=Path("trained"), help="ONNX and manifest folder (default trained/)")
+    parser.add_argument("--device", choices=("cpu", "cuda"), help="default: cuda when torch sees a GPU")
+    parser.add_argument("--vgg-weights", type=Path, help="a torchvision-format VGG16 state dict (.pth)")
+    parser.add_argument("--vgg-preprocess", choices=("torchvision", "caffe"), default="torchvision")
+    parser.add_argument("--no-download", action="store_true", help="do not try to download torchvision's weights")
+    parser.add_argument("--opset", type=int, choices=(17, 18), default=18)
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.set_defaults(run=_run_train)
+
+
+def _run_train(args: argparse.Namespace) -> int:
+    try:
+        from impasto.export.cli import train_command
+    except ImportError as error:
+        raise ImpastoError(
+            f"`impasto train` needs the export extra (pip install 'impasto[export]'): {error}"
+        ) from error
+    return train_command(args)
+
+
 def _add_models(commands) -> None:
     parser = commands.add_parser("models", help="list the shipped models")
     parser.add_argument("--verify", action="store_true", help="check every file's SHA-256 against the manifest")
@@ -173,16 +194,20 @@ def _run_models(args: argparse.Namespace) -> int:
             mismatched = verify_checksums(entry, folder)
             bad += len(mismatched)
             status = "  checksums OK" if not mismatched else f"  CHECKSUM MISMATCH: {', '.join(mismatched)}"
-        print(f"{entry['name']:<14} {entry['kind']:<12} {entry.get('summary', '')}{status}")
+        print(f"{entry['name']:<24} {entry['kind']:<12} {entry.get('summary', '')}{status}")
     if bad:
         raise ImpastoError(f"{bad} shipped file(s) do not match the manifest's checksums")
     return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="impasto", description="Neural style transfer on onnxruntime.")
-    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    parser = Parser(prog="impasto", description="Neural style transfer on onnxruntime.")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
     _add_optimize(commands)
+    add_stylize(commands)
+    add_video(commands)
+    add_webcam(commands)
+    _add_train(commands)
     _add_export(commands)
     _add_models(commands)
     return parser

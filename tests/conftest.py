@@ -45,3 +45,16 @@ def run_cli(*args: str, cwd: Path | None = None, timeout: float = 600) -> CliRes
 
 def random_image(height: int, width: int, seed: int = 0) -> np.ndarray:
     return np.random.default_rng(seed).uniform(0, 255, (height, width, 3)).astype(np.float32)
+
+
+def assert_one_line_failure(done: CliResult, output: Path, *fragments: str) -> None:
+    """The house rule for user mistakes: one `impasto: error` line, non-zero exit, no output, no temporary file."""
+    assert done.returncode != 0
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, f"expected one line, got:\n{done.stderr}"
+    assert lines[0].startswith("impasto"), lines[0]
+    assert "error" in lines[0] and "Traceback" not in done.stderr
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+    assert not output.exists()
+    assert not list(output.parent.glob(f".{output.name}.*")), "a temporary file was left behind"

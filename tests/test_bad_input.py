@@ -9,7 +9,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from conftest import run_cli
+from conftest import assert_one_line_failure, run_cli
 
 from impasto.runtime import ImpastoError, read_image
 
@@ -64,18 +64,6 @@ def _identity_onnx() -> bytes:
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)]).SerializeToString()
 
 
-def _assert_one_line_failure(done, output: Path, *fragments: str) -> None:
-    assert done.returncode != 0
-    lines = done.stderr.strip().splitlines()
-    assert len(lines) == 1, f"expected one line, got:\n{done.stderr}"
-    assert lines[0].startswith("impasto"), lines[0]
-    assert "error" in lines[0] and "Traceback" not in done.stderr
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
-    assert not output.exists()
-    assert not list(output.parent.glob(f".{output.name}.*")), "a temporary file was left behind"
-
-
 CASES = {
     "missing": ("no such file",),
     "zero_bytes": ("empty file",),
@@ -95,7 +83,7 @@ def test_bad_images(case, role, bad_files, shared_images, tmp_path):
     images = {"content": good, "style": good, role: bad_files[case]}
     done = run_cli("optimize", "--content", images["content"], "--style", images["style"], "--size", "32",
                    "--iters", "1", "-o", output, "--quiet")  # fmt: skip
-    _assert_one_line_failure(done, output, str(bad_files[case]), *CASES[case])
+    assert_one_line_failure(done, output, str(bad_files[case]), *CASES[case])
 
 
 def test_huge_header_is_named_as_such(bad_files):
@@ -120,7 +108,7 @@ def test_huge_header_is_named_as_such(bad_files):
 def test_bad_settings(args, fragment, tmp_path):
     output = tmp_path / "out.png"
     done = run_cli("optimize", *args, "--iters" if "--iters" not in args else "--seed", "1", "-o", output, "--quiet")
-    _assert_one_line_failure(done, output, fragment)
+    assert_one_line_failure(done, output, fragment)
 
 
 @pytest.mark.parametrize("case", ["not_onnx", "wrong_kind_onnx", "missing_model"])
@@ -130,7 +118,7 @@ def test_bad_models(case, bad_files, tmp_path):
     done = run_cli("optimize", "--model", model, "--size", "32", "--iters", "1", "-o", output, "--quiet")
     expected = {"not_onnx": "not a loadable ONNX model", "wrong_kind_onnx": "not an Impasto Gatys loss graph",
                 "missing_model": "no such model file"}[case]  # fmt: skip
-    _assert_one_line_failure(done, output, expected)
+    assert_one_line_failure(done, output, expected)
 
 
 def test_extreme_aspect_ratio_is_refused_before_onnxruntime_sees_it(tmp_path):
@@ -138,15 +126,15 @@ def test_extreme_aspect_ratio_is_refused_before_onnxruntime_sees_it(tmp_path):
     cv2.imwrite(str(strip), np.full((16, 600, 3), 128, np.uint8))
     output = tmp_path / "out.png"
     done = run_cli("optimize", "--content", strip, "--size", "64", "--iters", "1", "-o", output, "--quiet")
-    _assert_one_line_failure(done, output, "the content image is 64×2 pixels", "at least 16 per side")
+    assert_one_line_failure(done, output, "the content image is 64×2 pixels", "at least 16 per side")
     done = run_cli("optimize", "--style-scale", "0.05", "--size", "64", "--iters", "1", "-o", output, "--quiet")
-    _assert_one_line_failure(done, output, "a style image is", "at least 16 per side")
+    assert_one_line_failure(done, output, "a style image is", "at least 16 per side")
 
 
 def test_unknown_model_name(tmp_path):
     output = tmp_path / "out.png"
     done = run_cli("optimize", "--model", "van-gogh-9000", "-o", output, "--quiet")
-    _assert_one_line_failure(done, output, "no model named 'van-gogh-9000'", "vgg16-avg")
+    assert_one_line_failure(done, output, "no model named 'van-gogh-9000'", "vgg16-avg")
 
 
 @pytest.mark.parametrize(
@@ -155,7 +143,7 @@ def test_unknown_model_name(tmp_path):
 def test_unwritable_outputs(name, fragment, tmp_path):
     output = tmp_path / name
     done = run_cli("optimize", "--size", "32", "--iters", "1", "-o", output, "--quiet")
-    _assert_one_line_failure(done, output, fragment)
+    assert_one_line_failure(done, output, fragment)
 
 
 def test_grayscale_rgba_and_16_bit_images_are_accepted(tmp_path, shared_images):

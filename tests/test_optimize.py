@@ -137,13 +137,15 @@ style = rng.uniform(0, 255, (32, 32, 3)).astype(np.float32)
 result = optimize(model, content, [style], OptimizeSettings(size=48, iters=2), progress=False)
 write_image({str(tmp_path / "x.png")!r}, result.image)
 assert main(["models"]) == 0
+import impasto.runtime.stylize, impasto.runtime.video, impasto.runtime.webcam, impasto.runtime.temporal
+assert main(["stylize", "--size", "64", "-o", {str(tmp_path / "cat.jpg")!r}, "--quiet"]) == 0
 loaded = sorted(m for m in sys.modules if m == "torch" or m.startswith("torch."))
 assert not loaded, loaded
 print("OK")
 """
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0 and "OK" in done.stdout, done.stderr
-    assert (tmp_path / "x.png").is_file()
+    assert (tmp_path / "x.png").is_file() and (tmp_path / "cat.jpg").is_file()
 
 
 def test_multiscale_plan():

@@ -1,0 +1,105 @@
+"""Frames per second of the transformer nets: onnxruntime (as the runtime opens them) vs PyTorch eager, same run.
+
+    python benchmarks/transformer_fps.py --json benchmarks/transformer_fps.json
+
+For each architecture and frame size, one session run per frame (batch 1), float32, all cores. The light net is the
+shipped one; the full net, when none is shipped, is exported from a freshly initialised net (speed does not depend
+on the weights). The PyTorch side is the same architecture in eager mode under ``torch.inference_mode``. Blocks run
+one after the other with a pause between, so neither engine's spinning threads slow the other. Prints the FPS
+ratio onnxruntime/PyTorch (> 1: onnxruntime is faster) and the multiply-adds per frame.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from impasto.export.transformer import build, multiply_adds
+from impasto.export.transformer_export import export_transformer
+from impasto.runtime.transformer_model import TransformerModel, transformer_names
+
+SIZES = ((320, 240), (640, 480), (1280, 720))
+
+
+def _fps(step, min_runs: int = 5, min_seconds: float = 3.0) -> float:
+    time.sleep(2.0)  # let the previous block's spinning worker threads go idle
+    step()
+    step()  # warm-up: allocation and kernel choice
+    runs, start = 0, time.perf_counter()
+    while runs < min_runs or time.perf_counter() - start < min_seconds:
+        step()
+        runs += 1
+    return runs / (time.perf_counter() - start)
+
+
+def _onnx_model(architecture: str, folder: Path) -> tuple[str, str]:
+    """A shipped model of this architecture, else a fresh export; returns (path or name, where it came from)."""
+    for name in transformer_names():
+        if name.endswith(f"-{architecture}"):
+            return name, f"shipped {name}"
+    path = folder / f"untrained-{architecture}.onnx"
+    torch.manual_seed(0)
+    export_transformer(build(architecture), path, {"name": f"untrained-{architecture}"})
+    return str(path), "freshly initialised (untrained) export"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--architectures", nargs="+", default=["light", "full"])
+    parser.add_argument("--threads", type=int, default=os.cpu_count())
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for architecture in args.architectures:
+            source, origin = _onnx_model(architecture, Path(tmp))
+            model = TransformerModel(source, threads=args.threads)
+            net = build(architecture).eval()
+            for width, height in SIZES:
+                frame = np.random.default_rng(0).uniform(0, 255, (1, 3, height, width)).astype(np.float32)
+                onnx_fps = _fps(lambda frame=frame, model=model: model.run(frame))
+                tensor = torch.from_numpy(frame)
+
+                def eager(tensor=tensor, net=net) -> None:
+                    with torch.inference_mode():
+                        net(tensor).clamp(0, 255)
+
+                torch_fps = _fps(eager)
+                row = {
+                    "architecture": architecture,
+                    "size": f"{width}x{height}",
+                    "onnxruntime_fps": round(onnx_fps, 2),
+                    "pytorch_fps": round(torch_fps, 2),
+                    "ratio": round(onnx_fps / torch_fps, 2),
+                    "gmac_per_frame": round(multiply_adds(net, height, width) / 1e9, 2),
+                    "onnx_model": origin,
+                }
+                rows.append(row)
+                print(
+                    f"{architecture:<6} {width:>4}x{height:<4} onnxruntime {onnx_fps:7.2f} FPS  "
+                    f"PyTorch {torch_fps:7.2f} FPS  ratio {onnx_fps / torch_fps:5.2f}  "
+                    f"{row['gmac_per_frame']} GMAC/frame",
+                    flush=True,
+                )
+    result = {
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.processor() or 'cpu'}",
+        "threads": args.threads,
+        "torch": torch.__version__,
+        "onnxruntime": __import__("onnxruntime").__version__,
+        "rows": rows,
+    }
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

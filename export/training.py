@@ -1,0 +1,212 @@
+"""Trains a transformer net for one style (Johnson et al. 2016), resumably, and exports it to ONNX.
+
+Everything a run depends on is in ``TrainSettings``; the checkpoint holds the settings, the net, Adam's state, the
+crop sampler's and torch's random states and the loss history, so a run stopped at any point and started again
+with the same command ends with the same weights as one that was never stopped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from impasto.export.content_crops import ContentCrops, list_images
+from impasto.export.perceptual import CONTENT_LAYERS, STYLE_LAYERS, PerceptualLoss
+from impasto.export.transformer import build
+from impasto.export.transformer_export import export_transformer
+from impasto.export.weights import VGGWeights
+from impasto.runtime.errors import ImpastoError
+from impasto.runtime.images import read_image, resize_long_side, write_image
+
+CHECKPOINT = "checkpoint.pt"
+# Settings that may change between a run and its resumption without changing what has been computed so far.
+RESUMABLE_CHANGES = {"iterations", "checkpoint_every", "preview_every", "device", "work_dir", "out_dir", "opset"}
+# The shared photos that are never trained on, so that quality can be measured on unseen images.
+HELD_OUT = ("astronaut", "chelsea", "coffee", "tubingen")
+
+
+@dataclass
+class TrainSettings:
+    name: str
+    style: str
+    content_dir: str
+    work_dir: str
+    out_dir: str
+    exclude: list[str] = field(default_factory=lambda: list(HELD_OUT))
+    architecture: str = "light"
+    size: int = 256
+    style_size: int = 512
+    batch_size: int = 4
+    iterations: int = 2000
+    learning_rate: float = 1e-3
+    content_weight: float = 1.0
+    style_weight: float = 5.0
+    tv_weight: float = 1e-4
+    min_scale: float = 0.5
+    seed: int = 0
+    checkpoint_every: int = 100
+    preview_every: int = 200
+    device: str = "cpu"
+    opset: int = 18
+
+    def identity(self) -> dict:
+        return {k: v for k, v in asdict(self).items() if k not in RESUMABLE_CHANGES}
+
+
+@dataclass
+class TrainResult:
+    onnx_files: list[Path]
+    history: list[dict]
+
+
+def _save_atomic(payload: dict, path: Path) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    torch.save(payload, tmp)
+    os.replace(tmp, path)
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _to_tensor(image: np.ndarray, device: str) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1)))[None].to(device)
+
+
+def _preview(net: torch.nn.Module, image: np.ndarray, path: Path, device: str) -> None:
+    """Content beside its stylisation, so progress can be judged by eye."""
+    net.eval()
+    with torch.no_grad():
+        stylised = net(_to_tensor(image, device)).clamp(0, 255)[0].cpu().numpy().transpose(1, 2, 0)
+    net.train()
+    write_image(path, np.concatenate([image, stylised], axis=1))
+
+
+class Trainer:
+    """Holds one run's state; ``run`` trains to ``settings.iterations`` and exports."""
+
+    def __init__(self, settings: TrainSettings, vgg_weights: VGGWeights) -> None:
+        self.settings = settings
+        self.vgg_weights = vgg_weights
+        self.work = Path(settings.work_dir)
+        self.work.mkdir(parents=True, exist_ok=True)
+        (self.work / "previews").mkdir(exist_ok=True)
+        device = settings.device
+        torch.manual_seed(settings.seed)
+        self.net = build(settings.architecture).to(device).train()
+        self.optimizer = torch.optim.Adam(self.net.parameters(), lr=settings.learning_rate)
+        style = resize_long_side(read_image(settings.style), settings.style_size)
+        self.loss = PerceptualLoss(vgg_weights, _to_tensor(style, device)).to(device)
+        photos = list_images(Path(settings.content_dir), settings.exclude)
+        self.photos = photos
+        self.crops = ContentCrops(photos, settings.size, settings.min_scale, settings.seed)
+        held = [p for p in sorted(Path(settings.content_dir).iterdir()) if p.stem in settings.exclude]
+        preview_source = held[0] if held else photos[0]
+        self.preview_image = resize_long_side(read_image(preview_source), settings.size)
+        self.step = 0
+        self.history: list[dict] = []
+        self._resume()
+
+    def _resume(self) -> None:
+        path = self.work / CHECKPOINT
+        if not path.is_file():
+            return
+        state = torch.load(path, map_location=self.settings.device, weights_only=False)
+        saved = state["settings"]
+        changed = sorted(k for k, v in self.settings.identity().items() if saved.get(k) != v)
+        if changed:
+            raise ImpastoError(
+                f"{path} was trained with different settings ({', '.join(changed)}); "
+                "use the same settings to resume, or another --work folder to start afresh"
+            )
+        self.net.load_state_dict(state["net"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.crops.restore(state["sampler"])
+        torch.set_rng_state(state["torch_rng"])
+        self.step = state["step"]
+        self.history = state["history"]
+        print(f"resuming {self.settings.name} from step {self.step}", file=sys.stderr)
+
+    def checkpoint(self) -> None:
+        _save_atomic(
+            {
+                "settings": self.settings.identity(),
+                "net": self.net.state_dict(),
+                "optimizer": self.optimizer.state_dict(),
+                "sampler": self.crops.state(),
+                "torch_rng": torch.get_rng_state(),
+                "step": self.step,
+                "history": self.history,
+            },
+            self.work / CHECKPOINT,
+        )
+
+    def train_step(self) -> dict:
+        s = self.settings
+        batch = torch.from_numpy(self.crops.batch(s.batch_size)).to(s.device)
+        self.optimizer.zero_grad(set_to_none=True)
+        content, style, tv = self.loss(self.net(batch), batch)
+        total = s.content_weight * content + s.style_weight * style + s.tv_weight * tv
+        total.backward()
+        self.optimizer.step()
+        self.step += 1
+        record = {"step": self.step, "total": total.item(), "content": content.item(), "style": style.item()}
+        record["tv"] = tv.item()
+        self.history.append(record)
+        return record
+
+    def run(self, quiet: bool = False) -> TrainResult:
+        s = self.settings
+        bar = tqdm(total=s.iterations, initial=self.step, desc=s.name, unit="step", disable=quiet, dynamic_ncols=True)
+        try:
+            while self.step < s.iterations:
+                record = self.train_step()
+                bar.update(1)
+                bar.set_postfix(content=f"{record['content']:.3g}", style=f"{record['style']:.3g}")
+                if self.step % s.checkpoint_every == 0:
+                    self.checkpoint()
+                if s.preview_every and self.step % s.preview_every == 0:
+                    _preview(
+                        self.net, self.preview_image, self.work / "previews" / f"step-{self.step:06d}.jpg", s.device
+                    )
+        except KeyboardInterrupt:
+            self.checkpoint()
+            bar.close()
+            raise ImpastoError(f"interrupted at step {self.step}; the same command resumes from there") from None
+        bar.close()
+        self.checkpoint()
+        return TrainResult(self.export(), self.history)
+
+    def export(self) -> list[Path]:
+        s = self.settings
+        window = self.history[-50:]
+        final = {key: float(np.mean([r[key] for r in window])) for key in ("total", "content", "style", "tv")}
+        metadata = {
+            "name": s.name,
+            "style": Path(s.style).name,
+            "style_sha256": _sha256(Path(s.style)),
+            "trained_on": json.dumps([p.name for p in self.photos]),
+            "training": json.dumps(
+                {
+                    **{k: v for k, v in asdict(s).items() if k not in ("work_dir", "out_dir", "style", "content_dir")},
+                    "steps": self.step,
+                    "content_layers": list(CONTENT_LAYERS),
+                    "style_layers": list(STYLE_LAYERS),
+                    "final_losses_mean_last_50": final,
+                    "vgg16_weights": self.vgg_weights.source,
+                }
+            ),
+        }
+        path = Path(s.out_dir) / f"{s.name}.onnx"
+        _preview(self.net, self.preview_image, self.work / "previews" / "final.jpg", s.device)
+        return export_transformer(self.net, path, metadata, s.opset)

@@ -1,0 +1,116 @@
+"""`impasto train` in miniature: the loss falls, a resumed run equals an uninterrupted one, the ONNX export matches."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+import torch
+from conftest import run_cli
+
+from impasto.export.perceptual import STYLE_LAYERS, gram_batch
+from impasto.export.training import Trainer, TrainSettings
+from impasto.export.transformer import ARCHITECTURES, ClampedNet, build, multiply_adds
+
+
+def _settings(shared_images, tmp_path, name: str, **changes) -> TrainSettings:
+    base = TrainSettings(
+        name=name, style=str(shared_images / "styles" / "udnie.jpg"), content_dir=str(shared_images / "content"),
+        work_dir=str(tmp_path / name), out_dir=str(tmp_path / "out"), size=48, style_size=96, batch_size=2,
+        iterations=12, learning_rate=1e-2, checkpoint_every=3, preview_every=6,
+    )  # fmt: skip
+    return replace(base, **changes)
+
+
+@pytest.fixture(scope="module")
+def trained(shared_images, offline_weights, tmp_path_factory):
+    """One tiny run of 12 steps, exported; shared by the tests below."""
+    tmp_path = tmp_path_factory.mktemp("train")
+    trainer = Trainer(_settings(shared_images, tmp_path, "tiny"), offline_weights)
+    result = trainer.run(quiet=True)
+    return trainer, result
+
+
+def test_tiny_training_run_lowers_the_loss(trained):
+    _, result = trained
+    totals = [record["total"] for record in result.history]
+    assert len(totals) == 12
+    assert np.mean(totals[-3:]) < 0.9 * np.mean(totals[:3]), totals
+
+
+def test_resumed_run_ends_with_the_same_weights(trained, shared_images, offline_weights, tmp_path):
+    uninterrupted, _ = trained
+    settings = _settings(shared_images, tmp_path, "tiny", iterations=5)
+    Trainer(settings, offline_weights).run(quiet=True)  # stops at 5; checkpoints at 3 and at the end
+    resumed = Trainer(replace(settings, iterations=12), offline_weights)
+    assert resumed.step == 5
+    resumed.run(quiet=True)
+    for name, value in uninterrupted.net.state_dict().items():
+        torch.testing.assert_close(resumed.net.state_dict()[name], value, rtol=1e-5, atol=1e-6, msg=name)
+    assert [r["total"] for r in resumed.history] == pytest.approx([r["total"] for r in uninterrupted.history])
+
+
+def test_resume_refuses_a_checkpoint_trained_differently(shared_images, offline_weights, tmp_path):
+    from impasto.runtime.errors import ImpastoError
+
+    settings = _settings(shared_images, tmp_path, "tiny", iterations=3)
+    Trainer(settings, offline_weights).run(quiet=True)
+    with pytest.raises(ImpastoError, match="style_weight"):
+        Trainer(replace(settings, style_weight=99.0), offline_weights)
+
+
+@pytest.mark.parametrize("shape", [(1, 3, 64, 48), (2, 3, 53, 97)])
+def test_exported_onnx_matches_the_pytorch_net(trained, shape):
+    trainer, result = trained
+    fp32, fp16 = result.onnx_files
+    image = torch.from_numpy(np.random.default_rng(1).uniform(0, 255, shape).astype(np.float32))
+    with torch.no_grad():
+        reference = ClampedNet(trainer.net.cpu().eval())(image).numpy()
+    assert reference.std() > 5, "the net's output is flat; the comparison would prove nothing"
+    session = ort.InferenceSession(str(fp32), providers=["CPUExecutionProvider"])
+    out = session.run(None, {"image": image.numpy()})[0]
+    assert out.shape == shape
+    assert np.abs(out - reference).max() <= 1e-2
+    half = ort.InferenceSession(str(fp16), providers=["CPUExecutionProvider"]).run(None, {"image": image.numpy()})[0]
+    assert np.abs(half - reference).mean() <= 1.0
+
+
+def test_export_carries_its_metadata(trained):
+    _, result = trained
+    meta = ort.InferenceSession(str(result.onnx_files[0])).get_modelmeta().custom_metadata_map
+    assert meta["impasto.kind"] == "transformer" and meta["impasto.precision"] == "fp32"
+    training = json.loads(meta["impasto.training"])
+    assert training["steps"] == 12 and training["style_layers"] == list(STYLE_LAYERS)
+    assert "tubingen.jpg" not in json.loads(meta["impasto.trained_on"])  # held out
+
+
+def test_light_net_is_much_cheaper_than_the_full_one():
+    full, light = (multiply_adds(build(name), 480, 640) for name in ("full", "light"))
+    assert light * 15 < full
+    assert set(ARCHITECTURES) == {"full", "light"}
+
+
+def test_gram_normalisation_is_the_papers():
+    features = torch.arange(24, dtype=torch.float32).reshape(1, 2, 3, 4)
+    flat = features.reshape(2, 12)
+    torch.testing.assert_close(gram_batch(features)[0], flat @ flat.T / 24)
+
+
+def test_train_command_writes_onnx_and_manifest(shared_images, tmp_path):
+    done = run_cli(
+        "train", "--style", shared_images / "styles" / "great-wave.jpg", "--size", "32", "--style-size", "64",
+        "--batch-size", "1", "--iterations", "2", "--work", tmp_path / "work", "--out", tmp_path / "out",
+        "--no-download", "--quiet", "--name", "wave-test",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    (entry,) = manifest["models"]
+    assert entry["name"] == "wave-test" and entry["kind"] == "transformer"
+    assert set(entry["files"]) == {"fp32", "fp16"}
+    assert (tmp_path / "work" / "checkpoint.pt").is_file()
+    done = run_cli("stylize", shared_images / "content" / "chelsea.png", "--model", tmp_path / "out" / "wave-test.onnx",
+                   "--size", "64", "-o", tmp_path / "x.png", "--quiet")  # fmt: skip
+    assert done.returncode == 0, done.stderr
