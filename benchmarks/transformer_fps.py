@@ -19,12 +19,16 @@ import tempfile
 import time
 from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
 
 from impasto.export.transformer import build, multiply_adds
 from impasto.export.transformer_export import export_transformer
+from impasto.runtime.images import read_image
+from impasto.runtime.manifest import shipped_models_dir
 from impasto.runtime.transformer_model import TransformerModel, transformer_names
+from impasto.runtime.webcam import WebcamSettings, run_webcam
 
 SIZES = ((320, 240), (640, 480), (1280, 720))
 
@@ -49,6 +53,25 @@ def _onnx_model(architecture: str, folder: Path) -> tuple[str, str]:
     torch.manual_seed(0)
     export_transformer(build(architecture), path, {"name": f"untrained-{architecture}"})
     return str(path), "freshly initialised (untrained) export"
+
+
+def _webcam_pipeline_fps(threads: int) -> dict:
+    """`impasto webcam --source clip --no-window --size 640` end to end: decode, stylise, hand over, in threads."""
+    light = next((name for name in transformer_names() if name.endswith("-light")), None)
+    if light is None:
+        return {"fps": None, "note": "no light net shipped"}
+    photo = read_image(shipped_models_dir() / "images" / "astronaut.png")
+    with tempfile.TemporaryDirectory() as tmp:
+        clip = Path(tmp) / "clip.avi"
+        writer = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"MJPG"), 30, (640, 480))
+        for t in range(90):
+            frame = cv2.resize(photo[t : t + 400, t : t + 400], (640, 480))
+            writer.write(np.clip(frame[:, :, ::-1], 0, 255).astype(np.uint8))
+        writer.release()
+        time.sleep(2.0)
+        stats = run_webcam(str(clip), WebcamSettings(models=[light], size=640, threads=threads, window=False))
+    mean_ms = 1000 * float(np.mean(stats.stylize_seconds))
+    return {"model": light, "frames": stats.frames, "fps": round(stats.fps, 2), "stylize_ms_mean": round(mean_ms, 1)}
 
 
 def main() -> None:
@@ -90,7 +113,10 @@ def main() -> None:
                     f"{row['gmac_per_frame']} GMAC/frame",
                     flush=True,
                 )
+    pipeline = _webcam_pipeline_fps(args.threads)
+    print(f"webcam pipeline, light net, 640x480 file source, headless: {pipeline['fps']} FPS", flush=True)
     result = {
+        "webcam_pipeline": pipeline,
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.processor() or 'cpu'}",
         "threads": args.threads,
         "torch": torch.__version__,

@@ -123,7 +123,6 @@ def main() -> None:
     parser.add_argument("--json", type=Path, default=Path("benchmarks/transformer_quality.json"))
     parser.add_argument("--update-manifest", action="store_true")
     args = parser.parse_args()
-    torch.set_num_threads(torch.get_num_threads())
     vgg_weights = resolve_vgg16_weights(None, allow_download=False)
     photos = {}
     for stem in args.photos:

@@ -12,7 +12,7 @@ import onnx
 from impasto.export.onnx_export import LossGraphSpec, export_loss_graphs
 from impasto.export.weights import WeightsUnavailable, resolve_vgg16_weights
 from impasto.runtime.errors import ImpastoError
-from impasto.runtime.images import write_atomic
+from impasto.runtime.images import read_image, write_atomic
 from impasto.runtime.manifest import MANIFEST, read_manifest, sha256_file
 
 
@@ -102,6 +102,7 @@ def default_content_dir() -> Path:
 def train_command(args: argparse.Namespace) -> int:
     import torch
 
+    from impasto.export.content_crops import list_images
     from impasto.export.training import HELD_OUT, Trainer, TrainSettings
 
     style = Path(args.style)
@@ -120,6 +121,8 @@ def train_command(args: argparse.Namespace) -> int:
         tv_weight=args.tv_weight, seed=args.seed, checkpoint_every=args.checkpoint_every,
         preview_every=args.preview_every, device=device, opset=args.opset,
     )  # fmt: skip
+    read_image(style)  # the user's files are checked before the weights are looked for
+    list_images(Path(settings.content_dir), settings.exclude)
     try:
         weights = resolve_vgg16_weights(args.vgg_weights, args.vgg_preprocess, allow_download=not args.no_download)
     except WeightsUnavailable as error:

@@ -1,8 +1,8 @@
 """``impasto stylize``: files and folders of photos through a transformer net, batched, tiled when large.
 
-Images that come out the same size after resizing are run together in batches; an image larger than one tile is
-stylised tile by tile (``tiling.py``) so memory stays bounded whatever the photo's size. Every output is checked
-before any work and written atomically.
+Consecutive images that come out the same size after resizing are run together in batches; an image larger than
+one tile is stylised tile by tile (``tiling.py``) so memory stays bounded whatever the photo's size. Every output
+path is checked before any work, and every result is written atomically.
 """
 
 from __future__ import annotations
@@ -57,7 +57,10 @@ def plan_outputs(inputs: list[Path], output: str | Path, model_name: str) -> lis
         return [check_output_path(output)]
     if output.exists() and not output.is_dir():
         raise ImpastoError(f"{output}: exists and is not a folder")
-    output.mkdir(parents=True, exist_ok=True)
+    try:
+        output.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise ImpastoError(f"{output}: cannot create this folder ({error.strerror})") from error
     planned = []
     for path in inputs:
         suffix = path.suffix.lower() if path.suffix.lower() in WRITABLE_SUFFIXES else ".png"
@@ -73,31 +76,41 @@ def stylize_image(model: TransformerModel, image: np.ndarray, settings: StylizeS
     return restore_chroma(out, image) if settings.preserve_color else out
 
 
+def _load(path: Path, model: TransformerModel, settings: StylizeSettings) -> np.ndarray:
+    image = read_image(path, min_side=model.min_side)
+    return resize_long_side(image, settings.size) if settings.size else image
+
+
 def stylize_files(
     model: TransformerModel, inputs: list[Path], outputs: list[Path], settings: StylizeSettings, quiet: bool = False
 ) -> None:
-    """Read every input first (so a bad file stops the run before anything is written), then stylise in batches."""
-    images = []
-    for path in inputs:
-        image = read_image(path, min_side=model.min_side)
-        images.append(resize_long_side(image, settings.size) if settings.size else image)
-    order = sorted(range(len(images)), key=lambda i: images[i].shape)
-    with tqdm(total=len(images), desc=f"stylize {model.name}", unit="img", disable=quiet) as bar:
-        group: list[int] = []
-        for position, index in enumerate(order):
-            group.append(index)
-            next_index = order[position + 1] if position + 1 < len(order) else None
-            same_size = next_index is not None and images[next_index].shape == images[index].shape
-            fits = tile_count(images[index].shape, settings.tile, settings.overlap) == 1
-            if same_size and fits and len(group) < settings.batch_size:
-                continue
-            if fits and len(group) > 1:
-                results = model.stylize_batch([images[i] for i in group])
+    """Stylise in input order, running consecutive images of one size as a batch; memory holds one batch.
+
+    A file that cannot be read stops the run with its reason; results already written are complete files.
+    """
+    with tqdm(total=len(inputs), desc=f"stylize {model.name}", unit="img", disable=quiet) as bar:
+        group: list[tuple[int, np.ndarray]] = []
+
+        def flush() -> None:
+            images = [image for _, image in group]
+            if len(images) > 1:
+                results = model.stylize_batch(images)
                 if settings.preserve_color:
-                    results = [restore_chroma(out, images[i]) for out, i in zip(results, group, strict=True)]
+                    results = [restore_chroma(out, image) for out, image in zip(results, images, strict=True)]
             else:
-                results = [stylize_image(model, images[i], settings) for i in group]
-            for i, result in zip(group, results, strict=True):
-                write_image(outputs[i], result)
+                results = [stylize_image(model, images[0], settings)]
+            for (index, _), result in zip(group, results, strict=True):
+                write_image(outputs[index], result)
             bar.update(len(group))
-            group = []
+            group.clear()
+
+        for index, path in enumerate(inputs):
+            image = _load(path, model, settings)
+            fits = tile_count(image.shape, settings.tile, settings.overlap) == 1
+            if group and (group[0][1].shape != image.shape or len(group) == settings.batch_size or not fits):
+                flush()
+            group.append((index, image))
+            if not fits:
+                flush()
+        if group:
+            flush()

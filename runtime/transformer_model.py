@@ -13,7 +13,6 @@ import numpy as np
 
 from impasto.runtime.errors import ImpastoError
 from impasto.runtime.manifest import find_model, read_manifest, shipped_models_dir
-from impasto.runtime.global_norm import GlobalNormNet
 from impasto.runtime.sessions import metadata, open_session, provider_list, session_options
 
 TRANSFORMER_KIND = "transformer"
@@ -64,14 +63,16 @@ class TransformerModel:
         self.name = meta.get("impasto.name", path.stem)
         self.provider = provider
         self.threads = threads
-        self._global_norm: GlobalNormNet | None = None
+        self._global_norm = None
         self.metadata = meta
         self.input_name = inputs[0].name
         self.min_side = int(meta.get("impasto.min_side", "16"))
         self.architecture = json.loads(meta.get("impasto.architecture", "{}")).get("name", "?")
 
-    def global_norm(self) -> GlobalNormNet:
-        """The rewritten graphs that tiling needs (built on first use)."""
+    def global_norm(self):
+        """The rewritten graphs that tiling needs (built on first use; only then is onnx imported)."""
+        from impasto.runtime.global_norm import GlobalNormNet
+
         if self._global_norm is None:
             self._global_norm = GlobalNormNet(self.path, session_options(self.threads), provider_list(self.provider))
         return self._global_norm

@@ -114,3 +114,14 @@ def test_train_command_writes_onnx_and_manifest(shared_images, tmp_path):
     done = run_cli("stylize", shared_images / "content" / "chelsea.png", "--model", tmp_path / "out" / "wave-test.onnx",
                    "--size", "64", "-o", tmp_path / "x.png", "--quiet")  # fmt: skip
     assert done.returncode == 0, done.stderr
+
+
+def test_train_command_bad_input(tmp_path, shared_images):
+    from conftest import assert_one_line_failure
+
+    out = tmp_path / "out" / "manifest.json"
+    done = run_cli("train", "--style", tmp_path / "absent.jpg", "--out", tmp_path / "out", "--no-download")
+    assert_one_line_failure(done, out, "no such style image")
+    done = run_cli("train", "--style", shared_images / "styles" / "udnie.jpg", "--content-dir", tmp_path / "none",
+                   "--out", tmp_path / "out", "--no-download", "--work", tmp_path / "w")  # fmt: skip
+    assert_one_line_failure(done, out, "not a folder of content images")
