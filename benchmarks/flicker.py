@@ -43,7 +43,7 @@ def make_clip(photo: np.ndarray, frames: int = 48, size: tuple[int, int] = (320,
             [[size[0] / crop_w, 0, -(cx - crop_w / 2) * size[0] / crop_w],
              [0, size[1] / crop_h, -(cy - crop_h / 2) * size[1] / crop_h]], dtype=np.float32,
         )  # fmt: skip
-        frame = cv2.warpAffine(photo, matrix, size, flags=cv2.INTER_AREA)
+        frame = cv2.warpAffine(photo, matrix, size, flags=cv2.INTER_LINEAR)
         clip.append(np.clip(frame + rng.normal(0, noise, frame.shape), 0, 255).astype(np.float32))
     return clip
 
