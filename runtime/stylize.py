@@ -86,9 +86,11 @@ def stylize_files(
 ) -> None:
     """Stylise in input order, running consecutive images of one size as a batch; memory holds one batch.
 
-    A file that cannot be read stops the run with its reason; results already written are complete files.
+    A file that cannot be read stops the run with its reason; results already written are complete files. The bar
+    is erased before the error is reported, and off when stderr is not a terminal, so the error is the one line left.
     """
-    with tqdm(total=len(inputs), desc=f"stylize {model.name}", unit="img", disable=quiet) as bar:
+    bar = tqdm(total=len(inputs), desc=f"stylize {model.name}", unit="img", disable=True if quiet else None)
+    try:
         group: list[tuple[int, np.ndarray]] = []
 
         def flush() -> None:
@@ -114,3 +116,8 @@ def stylize_files(
                 flush()
         if group:
             flush()
+    except BaseException:
+        bar.leave = False
+        raise
+    finally:
+        bar.close()

@@ -125,3 +125,17 @@ def test_train_command_bad_input(tmp_path, shared_images):
     done = run_cli("train", "--style", shared_images / "styles" / "udnie.jpg", "--content-dir", tmp_path / "none",
                    "--out", tmp_path / "out", "--no-download", "--work", tmp_path / "w")  # fmt: skip
     assert_one_line_failure(done, out, "not a folder of content images")
+
+
+@pytest.mark.slow
+def test_a_real_training_run_learns_the_style(shared_images, offline_weights, tmp_path):
+    """300 steps at 128 px: the style loss falls to a fraction of its start and the content stays recognisable."""
+    settings = _settings(shared_images, tmp_path, "longer", style=str(shared_images / "styles" / "great-wave.jpg"),
+                         size=128, style_size=256, iterations=300, learning_rate=2e-3, style_weight=10.0,
+                         checkpoint_every=100, preview_every=100)  # fmt: skip
+    trainer = Trainer(settings, offline_weights)
+    history = trainer.run(quiet=False).history
+    style = [r["style"] for r in history]
+    assert np.mean(style[-20:]) < 0.05 * np.mean(style[:5]), (style[:5], style[-20:])
+    content = [r["content"] for r in history]
+    assert np.mean(content[-20:]) < 2.0 * np.mean(content[:5])
