@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from impasto.export.content_crops import ContentCrops, list_images
+from impasto.export.content_crops import IMAGE_SUFFIXES, ContentCrops, list_images
 from impasto.export.perceptual import CONTENT_LAYERS, STYLE_LAYERS, PerceptualLoss
 from impasto.export.transformer import build
 from impasto.export.transformer_export import export_transformer
@@ -110,7 +110,11 @@ class Trainer:
         photos = list_images(Path(settings.content_dir), settings.exclude)
         self.photos = photos
         self.crops = ContentCrops(photos, settings.size, settings.min_scale, settings.seed)
-        held = [p for p in sorted(Path(settings.content_dir).iterdir()) if p.stem in settings.exclude]
+        held = [
+            p
+            for p in sorted(Path(settings.content_dir).iterdir())
+            if p.stem in settings.exclude and p.suffix.lower() in IMAGE_SUFFIXES
+        ]
         preview_source = held[0] if held else photos[0]
         self.preview_image = resize_long_side(read_image(preview_source), settings.size)
         self.step = 0
@@ -132,7 +136,7 @@ class Trainer:
         self.net.load_state_dict(state["net"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.crops.restore(state["sampler"])
-        torch.set_rng_state(state["torch_rng"])
+        torch.set_rng_state(state["torch_rng"].cpu())  # map_location may have moved it to the GPU
         self.step = state["step"]
         self.history = state["history"]
         print(f"resuming {self.settings.name} from step {self.step}", file=sys.stderr)
