@@ -8,7 +8,8 @@ full resolution; the four residual blocks are depthwise-separable at 64 channels
 cost more than the convolutions there). A 640×480 frame costs 1.7 G multiply-adds against the full net's 47 G
 (``multiply_adds``). Measured on 2 CPU cores with onnxruntime, the light net went from 5.8 FPS (quarter channels,
 separable) to 10.8 (edges at half resolution via pixel unshuffle) to 16.6 (stride-2 first convolution instead of
-the unshuffle's transpose, zero-padded residual blocks).
+the unshuffle's transpose, zero-padded residual blocks). Known weakness: the pixel-shuffle output leaves a fine
+2-px grid in the trained nets (benchmarks/RESULTS.md); a 3×3 convolution at full resolution after it is the next fix.
 """
 
 from __future__ import annotations
