@@ -25,9 +25,13 @@ def _referenced_files(path: Path) -> list[str]:
     return [path.name, *sorted(locations)]
 
 
+def _onnx_metadata(path: Path) -> dict[str, str]:
+    return {p.key: p.value for p in onnx.load(str(path), load_external_data=False).metadata_props}
+
+
 def manifest_entry(features: Path, loss: Path) -> dict:
     """A manifest record built from the loss graph's own metadata (the single source of these facts)."""
-    meta = {p.key: p.value for p in onnx.load(str(loss), load_external_data=False).metadata_props}
+    meta = _onnx_metadata(loss)
     files = sorted(set(_referenced_files(features)) | set(_referenced_files(loss)))
     return {
         "name": meta["impasto.name"],
@@ -73,7 +77,7 @@ def export_loss_graph_command(args: argparse.Namespace) -> int:
 
 def transformer_manifest_entry(fp32: Path, fp16: Path, quality: dict | None = None) -> dict:
     """A manifest record for a transformer net, built from its own metadata."""
-    meta = {p.key: p.value for p in onnx.load(str(fp32), load_external_data=False).metadata_props}
+    meta = _onnx_metadata(fp32)
     architecture = json.loads(meta["impasto.architecture"])["name"]
     entry = {
         "name": meta["impasto.name"],

@@ -7,11 +7,9 @@ with the same command ends with the same weights as one that was never stopped.
 
 from __future__ import annotations
 
-import hashlib
+import io
 import json
-import os
 import sys
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -25,7 +23,8 @@ from impasto.export.transformer import build
 from impasto.export.transformer_export import export_transformer
 from impasto.export.weights import VGGWeights
 from impasto.runtime.errors import ImpastoError
-from impasto.runtime.images import read_image, resize_long_side, write_image
+from impasto.runtime.images import read_image, resize_long_side, write_atomic, write_image
+from impasto.runtime.manifest import sha256_file
 
 CHECKPOINT = "checkpoint.pt"
 # Settings that may change between a run and its resumption without changing what has been computed so far.
@@ -66,17 +65,6 @@ class TrainSettings:
 class TrainResult:
     onnx_files: list[Path]
     history: list[dict]
-
-
-def _save_atomic(payload: dict, path: Path) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    torch.save(payload, tmp)
-    os.replace(tmp, path)
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def _to_tensor(image: np.ndarray, device: str) -> torch.Tensor:
@@ -142,7 +130,8 @@ class Trainer:
         print(f"resuming {self.settings.name} from step {self.step}", file=sys.stderr)
 
     def checkpoint(self) -> None:
-        _save_atomic(
+        buffer = io.BytesIO()
+        torch.save(
             {
                 "settings": self.settings.identity(),
                 "net": self.net.state_dict(),
@@ -152,8 +141,9 @@ class Trainer:
                 "step": self.step,
                 "history": self.history,
             },
-            self.work / CHECKPOINT,
+            buffer,
         )
+        write_atomic(self.work / CHECKPOINT, buffer.getvalue())
 
     def train_step(self) -> dict:
         s = self.settings
@@ -198,7 +188,7 @@ class Trainer:
         metadata = {
             "name": s.name,
             "style": Path(s.style).name,
-            "style_sha256": _sha256(Path(s.style)),
+            "style_sha256": sha256_file(Path(s.style)),
             "trained_on": json.dumps([p.name for p in self.photos]),
             "training": json.dumps(
                 {

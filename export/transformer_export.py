@@ -16,8 +16,8 @@ from onnxruntime.transformers.float16 import convert_float_to_float16
 from onnxruntime.transformers.onnx_model import OnnxModel
 from torch.export import Dim
 
-from impasto.export.onnx_export import _atomic_write
 from impasto.export.transformer import ClampedNet, TransformerNet
+from impasto.runtime.images import write_atomic
 
 MIN_SIDE = 16
 FP32_KEEP = ["InstanceNormalization"]
@@ -61,13 +61,13 @@ def export_transformer(net: TransformerNet, path: Path, metadata: dict[str, str]
     }
     _set_metadata(model, {**common, "precision": "fp32"})
     path.parent.mkdir(parents=True, exist_ok=True)
-    _atomic_write(path, model.SerializeToString())
+    write_atomic(path, model.SerializeToString())
     onnx.checker.check_model(str(path))
 
     half = convert_float_to_float16(model, keep_io_types=True, op_block_list=FP32_KEEP)
     OnnxModel(half).topological_sort()  # the converter appends its input casts at the end of the node list
     _set_metadata(half, {**common, "precision": "fp16"})
     half_path = path.with_name(f"{path.name.removesuffix('.onnx')}.fp16.onnx")
-    _atomic_write(half_path, half.SerializeToString())
+    write_atomic(half_path, half.SerializeToString())
     onnx.checker.check_model(str(half_path))
     return [path, half_path]

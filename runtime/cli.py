@@ -7,6 +7,7 @@ runtime-only install never touches torch.
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from pathlib import Path
 
@@ -116,14 +117,17 @@ def _add_export(commands) -> None:
     loss.set_defaults(run=_run_export_loss_graph)
 
 
-def _run_export_loss_graph(args: argparse.Namespace) -> int:
+def _export_side(function: str, command: str):
+    """A function of ``impasto.export.cli``, imported only when its command runs (the runtime never needs torch)."""
     try:
-        from impasto.export.cli import export_loss_graph_command
+        module = importlib.import_module("impasto.export.cli")
     except ImportError as error:
-        raise ImpastoError(
-            f"`impasto export` needs the export extra (pip install 'impasto[export]'): {error}"
-        ) from error
-    return export_loss_graph_command(args)
+        raise ImpastoError(f"`{command}` needs the export extra (pip install 'impasto[export]'): {error}") from error
+    return getattr(module, function)
+
+
+def _run_export_loss_graph(args: argparse.Namespace) -> int:
+    return _export_side("export_loss_graph_command", "impasto export")(args)
 
 
 def _add_train(commands) -> None:
@@ -168,13 +172,7 @@ def _add_train(commands) -> None:
 
 
 def _run_train(args: argparse.Namespace) -> int:
-    try:
-        from impasto.export.cli import train_command
-    except ImportError as error:
-        raise ImpastoError(
-            f"`impasto train` needs the export extra (pip install 'impasto[export]'): {error}"
-        ) from error
-    return train_command(args)
+    return _export_side("train_command", "impasto train")(args)
 
 
 def _add_models(commands) -> None:

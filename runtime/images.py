@@ -147,13 +147,11 @@ def resize(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return np.clip(cv2.resize(image, size, interpolation=interpolation), 0.0, 255.0).astype(np.float32)
 
 
-def check_output_path(path: str | Path) -> Path:
-    """Fail early, before any work, when the result could not be written there."""
+def check_output_path(path: str | Path, suffixes=WRITABLE_SUFFIXES, kind: str = "output") -> Path:
+    """Fail early, before any work, when the result could not be written there (``kind`` names it in errors)."""
     path = Path(path)
-    if path.suffix.lower() not in WRITABLE_SUFFIXES:
-        raise ImpastoError(
-            f"{path}: unsupported output type {path.suffix or '(none)'}; use {', '.join(WRITABLE_SUFFIXES)}"
-        )
+    if path.suffix.lower() not in suffixes:
+        raise ImpastoError(f"{path}: unsupported {kind} type {path.suffix or '(none)'}; use {', '.join(suffixes)}")
     if path.is_dir():
         raise ImpastoError(f"{path}: is a folder, not a file name")
     folder = path.parent if str(path.parent) else Path(".")

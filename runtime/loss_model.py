@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from impasto.runtime.errors import ImpastoError
-from impasto.runtime.manifest import find_model
+from impasto.runtime.manifest import resolve_model_file
 from impasto.runtime.sessions import metadata, open_session
 
 LOSS_KIND, FEATURES_KIND = "gatys-loss", "gatys-features"
@@ -62,13 +62,7 @@ def to_hwc(image: np.ndarray) -> np.ndarray:
 
 def resolve_loss_path(model: str | Path) -> Path:
     """A manifest name (``vgg16-avg``) or a path to a loss or features ``.onnx`` file."""
-    path = Path(model)
-    if path.suffix == ".onnx" or path.exists():
-        return path
-    entry, folder = find_model(str(model))
-    if entry.get("kind") != LOSS_KIND:
-        raise ImpastoError(f"model {model!r} is a {entry.get('kind')}, not a Gatys loss graph")
-    return folder / entry["files"]["loss"]
+    return resolve_model_file(model, LOSS_KIND, "a Gatys loss graph", "loss")
 
 
 class GatysLossModel:

@@ -52,6 +52,21 @@ def find_model(name: str, folder: Path | None = None) -> tuple[dict, Path]:
     raise ImpastoError(f"no model named {name!r} in {folder / MANIFEST} (shipped: {known})")
 
 
+def resolve_model_file(model: str | Path, kind: str, what: str, file_key: str) -> Path:
+    """A path to an ``.onnx`` file as given, or the ``file_key`` file of the manifest entry named ``model``,
+    which must be of ``kind`` (``what`` names that kind in the error)."""
+    path = Path(model)
+    if path.suffix == ".onnx" or path.exists():
+        return path
+    entry, folder = find_model(str(model))
+    if entry.get("kind") != kind:
+        raise ImpastoError(f"model {model!r} is a {entry.get('kind')}, not {what}")
+    files = entry["files"]
+    if file_key not in files:
+        raise ImpastoError(f"model {model!r} has no {file_key} file (it has {', '.join(files)})")
+    return folder / files[file_key]
+
+
 def verify_checksums(entry: dict, folder: Path) -> list[str]:
     """Files of ``entry`` whose SHA-256 differs from the manifest (empty when all match)."""
     return [name for name, digest in entry["sha256"].items() if sha256_file(folder / name) != digest]

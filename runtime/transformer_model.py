@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from impasto.runtime.errors import ImpastoError
-from impasto.runtime.manifest import find_model, read_manifest, shipped_models_dir
+from impasto.runtime.manifest import read_manifest, resolve_model_file, shipped_models_dir
 from impasto.runtime.sessions import metadata, open_session, provider_list, session_options
 
 TRANSFORMER_KIND = "transformer"
@@ -31,16 +31,7 @@ def default_transformer() -> str:
 
 def resolve_transformer_path(model: str | Path, precision: str = "fp32") -> Path:
     """A manifest name (``starry-night-light``) or a path to an ``.onnx`` file."""
-    path = Path(model)
-    if path.suffix == ".onnx" or path.exists():
-        return path
-    entry, folder = find_model(str(model))
-    if entry.get("kind") != TRANSFORMER_KIND:
-        raise ImpastoError(f"model {model!r} is a {entry.get('kind')}, not a transformer net")
-    files = entry["files"]
-    if precision not in files:
-        raise ImpastoError(f"model {model!r} has no {precision} file (it has {', '.join(files)})")
-    return folder / files[precision]
+    return resolve_model_file(model, TRANSFORMER_KIND, "a transformer net", precision)
 
 
 class TransformerModel:

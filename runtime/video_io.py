@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 
 from impasto.runtime.errors import ImpastoError
-from impasto.runtime.images import captured_native_stderr
+from impasto.runtime.images import captured_native_stderr, check_output_path
 
 FOURCC = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".avi": "MJPG", ".mkv": "MJPG"}
 DEFAULT_FPS = 30.0
@@ -64,17 +64,7 @@ class VideoSource:
 
 
 def check_video_output(path: str | Path) -> Path:
-    path = Path(path)
-    if path.suffix.lower() not in FOURCC:
-        raise ImpastoError(f"{path}: unsupported video type {path.suffix or '(none)'}; use {', '.join(FOURCC)}")
-    folder = path.parent if str(path.parent) else Path(".")
-    if path.is_dir():
-        raise ImpastoError(f"{path}: is a folder, not a file name")
-    if not folder.is_dir():
-        raise ImpastoError(f"{path}: folder {folder} does not exist")
-    if not os.access(folder, os.W_OK):
-        raise ImpastoError(f"{path}: folder {folder} is not writable")
-    return path
+    return check_output_path(path, tuple(FOURCC), "video")
 
 
 class AtomicVideoWriter:
