@@ -29,7 +29,7 @@ from impasto.export.weights import resolve_vgg16_weights
 from impasto.runtime.images import read_image, resize_long_side
 from impasto.runtime.loss_model import GatysLossModel, blend_targets, to_nchw
 from impasto.runtime.manifest import shipped_models_dir
-from impasto.runtime.sessions import session_options
+from impasto.runtime.sessions import SessionConfig, session_options
 
 RUNS = {256: 7, 512: 5, 1024: 3}
 
@@ -52,19 +52,19 @@ def _torch_step(loss: StyleTransferLoss, image: np.ndarray, inputs: tuple) -> No
 
 def _variants(threads: int) -> dict[str, ort.SessionOptions]:
     """The runtime's default session (optimisation level ALL, no memory arena, spinning) and what else was tried."""
-    default = session_options(threads, memory_arena=False)  # what GatysLossModel opens
+    default = session_options(SessionConfig(threads=threads, memory_arena=False))  # what GatysLossModel opens
     variants = {"runtime default": default}
-    no_spin = session_options(threads, memory_arena=False)
+    no_spin = session_options(SessionConfig(threads=threads, memory_arena=False))
     no_spin.add_session_config_entry("session.intra_op.allow_spinning", "0")
     variants["no thread spinning"] = no_spin
     for name, level in (("EXTENDED", ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED),
                         ("BASIC", ort.GraphOptimizationLevel.ORT_ENABLE_BASIC)):  # fmt: skip
-        options = session_options(threads, memory_arena=False)
+        options = session_options(SessionConfig(threads=threads, memory_arena=False))
         options.graph_optimization_level = level
         variants[f"optimisation level {name}"] = options
-    variants["memory arena on"] = session_options(threads)
+    variants["memory arena on"] = session_options(SessionConfig(threads=threads))
     if threads > 1:
-        variants["1 thread"] = session_options(1, memory_arena=False)
+        variants["1 thread"] = session_options(SessionConfig(threads=1, memory_arena=False))
     return variants
 
 
@@ -77,7 +77,7 @@ def main() -> None:
     parser.add_argument("--plot", type=Path, help="PNG: seconds per evaluation by size, one line per engine/variant")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    model = GatysLossModel("vgg16-avg", threads=args.threads)
+    model = GatysLossModel("vgg16-avg", SessionConfig(threads=args.threads))
     weights = resolve_vgg16_weights(allow_download=False)
     vgg = VGGFeatures(weights.convs, weights.preprocess, model.content_layers + model.style_layers, model.pooling)
     torch_loss = StyleTransferLoss(vgg, model.content_layers, model.style_layers)
@@ -109,7 +109,7 @@ def main() -> None:
         variants = (
             _variants(args.threads)
             if args.variants
-            else {"runtime default": session_options(args.threads, memory_arena=False)}
+            else {"runtime default": session_options(SessionConfig(threads=args.threads, memory_arena=False))}
         )
         for name, options in variants.items():
             session = ort.InferenceSession(str(model.path), options, providers=["CPUExecutionProvider"])

@@ -28,6 +28,7 @@ from impasto.export.transformer import build, multiply_adds
 from impasto.export.transformer_export import export_transformer
 from impasto.runtime.images import read_image
 from impasto.runtime.manifest import shipped_models_dir
+from impasto.runtime.sessions import SessionConfig
 from impasto.runtime.transformer_model import TransformerModel, transformer_names
 from impasto.runtime.webcam import WebcamSettings, run_webcam
 
@@ -74,7 +75,9 @@ def _webcam_pipeline_fps(threads: int) -> dict:
             writer.write(np.clip(frame[:, :, ::-1], 0, 255).astype(np.uint8))
         writer.release()
         time.sleep(2.0)
-        stats = run_webcam(str(clip), WebcamSettings(models=[light], size=640, threads=threads, window=False))
+        stats = run_webcam(
+            str(clip), WebcamSettings(models=[light], size=640, session=SessionConfig(threads=threads), window=False)
+        )
     mean_ms = 1000 * float(np.mean(stats.stylize_seconds))
     return {"model": light, "frames": stats.frames, "fps": round(stats.fps, 2), "stylize_ms_mean": round(mean_ms, 1)}
 
@@ -90,7 +93,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for architecture in args.architectures:
             source, origin = _onnx_model(architecture, Path(tmp))
-            model = TransformerModel(source, threads=args.threads)
+            model = TransformerModel(source, SessionConfig(threads=args.threads))
             net = build(architecture).eval()
             for width, height in SIZES:
                 frame = np.random.default_rng(0).uniform(0, 255, (1, 3, height, width)).astype(np.float32)

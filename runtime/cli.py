@@ -11,7 +11,15 @@ import importlib
 import sys
 from pathlib import Path
 
-from impasto.runtime.cli_args import EXIT_USER_ERROR, Parser, non_negative, positive, positive_int
+from impasto.runtime.cli_args import (
+    EXIT_USER_ERROR,
+    Parser,
+    add_session_options,
+    non_negative,
+    positive,
+    positive_int,
+    session_config,
+)
 from impasto.runtime.cli_realtime import add_stylize, add_video, add_webcam
 from impasto.runtime.errors import ImpastoError
 
@@ -55,9 +63,8 @@ def _add_optimize(commands) -> None:
         "--model", default="vgg16-avg", help="shipped loss graph name or .onnx path (default %(default)s)"
     )
     parser.add_argument("--pooling", choices=("avg", "max"), help="shorthand for --model vgg16-avg / vgg16-max")
-    parser.add_argument("--provider", choices=("cpu", "cuda"), default="cpu")
-    parser.add_argument("--threads", type=positive_int, help="onnxruntime intra-op threads (default: all cores)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_session_options(parser)
     parser.set_defaults(run=_run_optimize)
 
 
@@ -70,7 +77,7 @@ def _run_optimize(args: argparse.Namespace) -> int:
     output = check_output_path(args.output)
     content_path = args.content or shipped_models_dir() / DEFAULT_CONTENT
     style_paths = args.style or [shipped_models_dir() / DEFAULT_STYLE]
-    model = GatysLossModel(f"vgg16-{args.pooling}" if args.pooling else args.model, args.provider, args.threads)
+    model = GatysLossModel(f"vgg16-{args.pooling}" if args.pooling else args.model, session_config(args))
     settings = OptimizeSettings(
         size=args.size, iters=args.iters, optimizer=args.optimizer, content_weight=args.content_weight,
         style_weight=args.style_weight, tv_weight=args.tv_weight, init=args.init, seed=args.seed,

@@ -5,10 +5,11 @@ from __future__ import annotations
 import argparse
 import sys
 
-from impasto.runtime.cli_args import non_negative, positive_int
+from impasto.runtime.cli_args import add_session_options, non_negative, positive_int, session_config
 from impasto.runtime.errors import ImpastoError
 
 DEFAULT_PHOTO = "images/chelsea.png"
+PRECISIONS = ("fp32", "fp16", "int8")
 
 
 def _model_options(parser: argparse.ArgumentParser, many: bool = False) -> None:
@@ -17,9 +18,12 @@ def _model_options(parser: argparse.ArgumentParser, many: bool = False) -> None:
         parser.add_argument("--model", action="append", help=help_text + "; repeat to switch between them with m")
     else:
         parser.add_argument("--model", help=help_text)
-    parser.add_argument("--provider", choices=("cpu", "cuda"), default="cpu")
-    parser.add_argument("--threads", type=positive_int, help="onnxruntime intra-op threads (default: all cores)")
+    parser.add_argument(
+        "--precision", choices=PRECISIONS, default="fp32",
+        help="which shipped variant to run: fp16 for GPUs, int8 for CPUs (default fp32)",
+    )  # fmt: skip
     parser.add_argument("--preserve-color", action="store_true", help="keep the input's colours (luminance only)")
+    add_session_options(parser)
 
 
 def _blend(text: str) -> float:
@@ -62,7 +66,7 @@ def _run_stylize(args: argparse.Namespace) -> int:
     if args.overlap * 2 > args.tile:
         raise ImpastoError(f"--overlap {args.overlap} must be at most half of --tile {args.tile}")
     inputs = collect_inputs(args.inputs or [shipped_models_dir() / DEFAULT_PHOTO])
-    model = TransformerModel(args.model or default_transformer(), args.provider, args.threads)
+    model = TransformerModel(args.model or default_transformer(), session_config(args), args.precision)
     outputs = plan_outputs(inputs, args.output, model.name)
     settings = StylizeSettings(
         args.size, args.preserve_color, args.batch_size, args.tile, args.overlap, args.stats_side
@@ -97,7 +101,7 @@ def _run_video(args: argparse.Namespace) -> int:
     from impasto.runtime.video_io import check_video_output
 
     check_video_output(args.output)
-    model = TransformerModel(args.model or default_transformer(), args.provider, args.threads)
+    model = TransformerModel(args.model or default_transformer(), session_config(args), args.precision)
     stylizer = FrameStylizer(model, args.size, args.preserve_color, args.blend)
     result = stylize_video(model, args.input, args.output, stylizer, quiet=args.quiet)
     speed = result.frames / result.seconds if result.seconds else 0.0
@@ -130,7 +134,7 @@ def _run_webcam(args: argparse.Namespace) -> int:
 
     settings = WebcamSettings(
         models=args.model or [default_transformer()], size=args.size, blend=args.blend,
-        preserve_color=args.preserve_color, provider=args.provider, threads=args.threads,
+        preserve_color=args.preserve_color, session=session_config(args), precision=args.precision,
         window=not args.no_window, record=args.record, max_frames=args.frames,
     )  # fmt: skip
     stats = run_webcam(args.source if args.source else args.camera, settings)

@@ -15,7 +15,7 @@ import numpy as np
 
 from impasto.runtime.errors import ImpastoError
 from impasto.runtime.manifest import resolve_model_file
-from impasto.runtime.sessions import metadata, open_session
+from impasto.runtime.sessions import SessionConfig, metadata, open_session
 
 LOSS_KIND, FEATURES_KIND = "gatys-loss", "gatys-features"
 DEFAULT_MODEL = "vgg16-avg"
@@ -73,9 +73,10 @@ class GatysLossModel:
     (benchmarks/RESULTS.md).
     """
 
-    def __init__(self, model: str | Path = DEFAULT_MODEL, provider: str = "cpu", threads: int | None = None) -> None:
+    def __init__(self, model: str | Path = DEFAULT_MODEL, config: SessionConfig | None = None) -> None:
+        config = (config or SessionConfig()).with_(memory_arena=False)
         path = resolve_loss_path(model)
-        opener = partial(open_session, provider=provider, threads=threads, memory_arena=False)
+        opener = partial(open_session, config=config)
         session = opener(path)
         meta = metadata(session)
         kind = meta.get("impasto.kind")
@@ -88,7 +89,7 @@ class GatysLossModel:
         if kind != LOSS_KIND:
             raise ImpastoError(f"{path}: not an Impasto Gatys loss graph (its metadata says kind={kind!r})")
         self.path = path
-        self.provider = provider
+        self.provider = config.provider
         self.loss_session = session
         self.features_session = features or opener(path.parent / meta["impasto.pair"])
         if metadata(self.features_session).get("impasto.kind") != FEATURES_KIND:

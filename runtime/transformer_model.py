@@ -12,8 +12,9 @@ from pathlib import Path
 import numpy as np
 
 from impasto.runtime.errors import ImpastoError
+from impasto.runtime.io_binding import BoundRunner
 from impasto.runtime.manifest import read_manifest, resolve_model_file, shipped_models_dir
-from impasto.runtime.sessions import metadata, open_session, provider_list, session_options
+from impasto.runtime.sessions import SessionConfig, metadata, open_session, provider_list, session_options
 
 TRANSFORMER_KIND = "transformer"
 
@@ -35,13 +36,16 @@ def resolve_transformer_path(model: str | Path, precision: str = "fp32") -> Path
 
 
 class TransformerModel:
-    """Stylises float32 RGB 0–255 images, one at a time or in batches of the same size."""
+    """Stylises float32 RGB 0–255 images, one at a time or in batches of the same size.
 
-    def __init__(
-        self, model: str | Path, provider: str = "cpu", threads: int | None = None, precision: str = "fp32"
-    ) -> None:
+    On a GPU provider the frames go through IO binding (device buffers reused from frame to frame), which CUDA
+    graphs require; a graph is captured per frame size, so with ``cuda_graph`` a new size reopens the session.
+    """
+
+    def __init__(self, model: str | Path, config: SessionConfig | None = None, precision: str = "fp32") -> None:
+        config = config or SessionConfig()
         path = resolve_transformer_path(model, precision)
-        self.session = open_session(path, provider=provider, threads=threads)
+        self.session = open_session(path, config)
         meta = metadata(self.session)
         kind = meta.get("impasto.kind")
         if kind != TRANSFORMER_KIND:
@@ -52,8 +56,11 @@ class TransformerModel:
             raise ImpastoError(f"{path}: expected one [B, 3, H, W] image in and one out")
         self.path = path
         self.name = meta.get("impasto.name", path.stem)
-        self.provider = provider
-        self.threads = threads
+        self.config = config
+        self.precision = meta.get("impasto.precision", precision)
+        self._bound = (
+            BoundRunner(self.session, config.device, output_like_input=True) if config.device != "cpu" else None
+        )
         self._global_norm = None
         self.metadata = meta
         self.input_name = inputs[0].name
@@ -65,12 +72,19 @@ class TransformerModel:
         from impasto.runtime.global_norm import GlobalNormNet
 
         if self._global_norm is None:
-            self._global_norm = GlobalNormNet(self.path, session_options(self.threads), provider_list(self.provider))
+            config = self.config.with_(cuda_graph=False, cache_dir=None)
+            self._global_norm = GlobalNormNet(self.path, session_options(config), provider_list(config))
         return self._global_norm
 
     def run(self, batch: np.ndarray) -> np.ndarray:
         """[B, 3, H, W] float32 → [B, 3, H, W] float32 in 0–255."""
-        return self.session.run(None, {self.input_name: np.ascontiguousarray(batch, dtype=np.float32)})[0]
+        batch = np.ascontiguousarray(batch, dtype=np.float32)
+        if self._bound is None:
+            return self.session.run(None, {self.input_name: batch})[0]
+        if self.config.cuda_graph and self._bound.shapes and self._bound.shapes[self.input_name] != batch.shape:
+            self.session = open_session(self.path, self.config)  # a captured graph is for one shape only
+            self._bound = BoundRunner(self.session, self.config.device, output_like_input=True)
+        return self._bound.run({self.input_name: batch})[0]
 
     def stylize(self, image: np.ndarray) -> np.ndarray:
         """H×W×3 → H×W×3, in one pass."""

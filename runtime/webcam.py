@@ -19,6 +19,7 @@ import cv2
 import numpy as np
 
 from impasto.runtime.errors import ImpastoError
+from impasto.runtime.sessions import SessionConfig
 from impasto.runtime.transformer_model import TransformerModel
 from impasto.runtime.video import FrameStylizer
 from impasto.runtime.video_io import AtomicVideoWriter, VideoSource, check_video_output, to_bgr_uint8
@@ -34,8 +35,8 @@ class WebcamSettings:
     size: int | None = 360
     blend: float = 0.0
     preserve_color: bool = False
-    provider: str = "cpu"
-    threads: int | None = None
+    session: SessionConfig = field(default_factory=SessionConfig)
+    precision: str = "fp32"
     window: bool = True
     record: str | None = None
     max_frames: int | None = None
@@ -68,7 +69,7 @@ class _Controls:
     def model(self, name: str) -> TransformerModel:
         with self._lock:
             if name not in self._models:
-                self._models[name] = TransformerModel(name, self.settings.provider, self.settings.threads)
+                self._models[name] = TransformerModel(name, self.settings.session, self.settings.precision)
             return self._models[name]
 
     def key(self, code: int) -> None:
