@@ -75,17 +75,20 @@ def export_loss_graph_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def transformer_manifest_entry(fp32: Path, fp16: Path, quality: dict | None = None) -> dict:
-    """A manifest record for a transformer net, built from its own metadata."""
+def transformer_manifest_entry(
+    fp32: Path, variants: dict[str, Path] | None = None, quality: dict | None = None
+) -> dict:
+    """A manifest record for a transformer net, built from its own metadata; ``variants``: precision → file."""
     meta = _onnx_metadata(fp32)
     architecture = json.loads(meta["impasto.architecture"])["name"]
+    files = {"fp32": fp32, **(variants or {})}
     entry = {
         "name": meta["impasto.name"],
         "kind": meta["impasto.kind"],
         "summary": f"transformer net ({architecture}), style {meta['impasto.style']}",
-        "files": {"fp32": fp32.name, "fp16": fp16.name},
+        "files": {precision: path.name for precision, path in files.items()},
         "metadata": {key.removeprefix("impasto."): value for key, value in meta.items()},
-        "sha256": {path.name: sha256_file(path) for path in (fp32, fp16)},
+        "sha256": {path.name: sha256_file(path) for path in files.values()},
     }
     if quality:
         entry["quality"] = quality
@@ -133,7 +136,45 @@ def train_command(args: argparse.Namespace) -> int:
         raise ImpastoError(str(error)) from error
     result = Trainer(settings, weights).run(quiet=args.quiet)
     fp32, fp16 = result.onnx_files
-    update_manifest(Path(args.out), [transformer_manifest_entry(fp32, fp16)])
+    update_manifest(Path(args.out), [transformer_manifest_entry(fp32, {"fp16": fp16})])
     last = result.history[-1]
     print(f"wrote {fp32} and {fp16} (step {last['step']}: content {last['content']:.4g}, style {last['style']:.4g})")
+    return 0
+
+
+def precision_command(args: argparse.Namespace) -> int:
+    """Make the fp16/int8 variants of a transformer net, keep those within the PSNR goal, record them."""
+    from impasto.export.content_crops import list_images
+    from impasto.export.precision import PSNR_GOAL_DB, make_variant
+    from impasto.export.training import HELD_OUT
+    from impasto.runtime.transformer_model import TransformerModel, resolve_transformer_path
+
+    fp32 = resolve_transformer_path(args.model)
+    name = TransformerModel(fp32).name  # refuses anything that is not a transformer net, in one line
+    content_dir = Path(args.content_dir) if args.content_dir else default_content_dir()
+    held_out = list(HELD_OUT if args.held_out is None else args.held_out)
+    calibration = list_images(content_dir, held_out)
+    photos = [path for path in list_images(content_dir, []) if path.stem in held_out]
+    if not photos:
+        raise ImpastoError(f"{content_dir}: none of the held-out photos ({', '.join(held_out)}) to measure on")
+    existing = [m for m in read_manifest(fp32.parent)["models"] if m["name"] == name]
+    entry = existing[0] if existing else transformer_manifest_entry(fp32)
+    rejected = []
+    for precision in args.precision:
+        how = f"calibrated on {len(calibration)} photos" if precision == "int8" else "float16 converter"
+        print(f"{name}: making {precision} ({how}) …", file=sys.stderr)
+        path, quality = make_variant(fp32, precision, calibration, photos, args.side)
+        figures = ", ".join(f"{photo} {value:.1f}" for photo, value in quality.psnr_db.items())
+        if path is None:
+            rejected.append(precision)
+            print(f"{name}: {precision} rejected: PSNR {figures} dB; goal ≥ {PSNR_GOAL_DB:g} dB", file=sys.stderr)
+            continue
+        entry["files"][precision] = path.name
+        entry["sha256"][path.name] = sha256_file(path)
+        entry.setdefault("precision_quality", {})[precision] = quality.as_dict()
+        print(f"wrote {path} (PSNR against fp32: {figures} dB)")
+    update_manifest(fp32.parent, [entry])
+    if rejected:
+        print(f"impasto: not written (below {PSNR_GOAL_DB:g} dB): {', '.join(rejected)}", file=sys.stderr)
+        return 1
     return 0

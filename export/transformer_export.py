@@ -1,8 +1,7 @@
 """Transformer nets to ONNX: dynamic batch, height and width, metadata in the file, and an fp16 copy for GPUs.
 
-The fp16 copy is made with onnxruntime's own float16 converter (inputs and outputs stay float32, so callers need
-not care). Instance normalisation stays in float32 there: its variance of 0–255-scale activations overflows
-half precision.
+The fp16 copy is made by ``impasto.export.precision`` (onnxruntime's float16 converter, instance normalisation
+kept in float32); ``impasto export precision`` adds the int8 variant and measures both against fp32.
 """
 
 from __future__ import annotations
@@ -12,23 +11,15 @@ from pathlib import Path
 
 import onnx
 import torch
-from onnxruntime.transformers.float16 import convert_float_to_float16
-from onnxruntime.transformers.onnx_model import OnnxModel
 from torch.export import Dim
 
+from impasto.export.precision import set_metadata, to_fp16, variant_path
 from impasto.export.transformer import ClampedNet, TransformerNet
 from impasto.runtime.images import write_atomic
 
 MIN_SIDE = 16
-FP32_KEEP = ["InstanceNormalization"]
 INPUT_DOC = "image: float32 [B, 3, H, W], RGB, 0-255"
 OUTPUT_DOC = "stylized: float32 [B, 3, H, W], RGB, 0-255"
-
-
-def _set_metadata(model: onnx.ModelProto, metadata: dict[str, str]) -> None:
-    del model.metadata_props[:]
-    for key, value in metadata.items():
-        model.metadata_props.add(key=f"impasto.{key}", value=value)
 
 
 def export_transformer(net: TransformerNet, path: Path, metadata: dict[str, str], opset: int = 18) -> list[Path]:
@@ -59,15 +50,13 @@ def export_transformer(net: TransformerNet, path: Path, metadata: dict[str, str]
         "output": OUTPUT_DOC,
         "exporter": f"torch {torch.__version__}, opset {opset}",
     }
-    _set_metadata(model, {**common, "precision": "fp32"})
+    set_metadata(model, {f"impasto.{key}": value for key, value in {**common, "precision": "fp32"}.items()})
     path.parent.mkdir(parents=True, exist_ok=True)
     write_atomic(path, model.SerializeToString())
     onnx.checker.check_model(str(path))
 
-    half = convert_float_to_float16(model, keep_io_types=True, op_block_list=FP32_KEEP)
-    OnnxModel(half).topological_sort()  # the converter appends its input casts at the end of the node list
-    _set_metadata(half, {**common, "precision": "fp16"})
-    half_path = path.with_name(f"{path.name.removesuffix('.onnx')}.fp16.onnx")
+    half_path = variant_path(path, "fp16")
+    half = to_fp16(model)
     write_atomic(half_path, half.SerializeToString())
     onnx.checker.check_model(str(half_path))
     return [path, half_path]
