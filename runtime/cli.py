@@ -20,6 +20,7 @@ from impasto.runtime.cli_args import (
     positive_int,
     session_config,
 )
+from impasto.runtime.cli_bench import add_bench
 from impasto.runtime.cli_realtime import add_stylize, add_video, add_webcam
 from impasto.runtime.errors import ImpastoError
 
@@ -234,6 +235,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_stylize(commands)
     add_video(commands)
     add_webcam(commands)
+    add_bench(commands)
     _add_train(commands)
     _add_export(commands)
     _add_models(commands)

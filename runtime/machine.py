@@ -1,0 +1,156 @@
+"""What the benchmark runs on: processor and GPU names, their peak arithmetic rate, and this process's memory peaks.
+
+Peak rates are the physical limit each measured figure is compared with. The CPU's is estimated from its cores,
+clock and vector units (fused multiply-adds per cycle); the GPU's comes from the vendor's data sheet for the cards
+named below (dense, without sparsity), since no API reports it.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import resource
+import shutil
+import subprocess
+from functools import cache
+from pathlib import Path
+
+# data-sheet peaks in TFLOP/s: (fp32 on CUDA cores, fp16 on tensor cores, dense)
+GPU_PEAK_TFLOPS = {
+    "H100 80GB HBM3": (67.0, 989.0),
+    "H100 PCIe": (51.0, 756.0),
+    "H200": (67.0, 989.0),
+    "A100": (19.5, 312.0),
+    "L4": (30.3, 121.0),
+    "T4": (8.1, 65.0),
+}
+
+
+def _cpuinfo() -> dict[str, str]:
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return {}
+    info: dict[str, str] = {}
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        info.setdefault(key.strip(), value.strip())
+    return info
+
+
+@cache
+def cpu_description() -> dict:
+    info = _cpuinfo()
+    flags = set(info.get("flags", "").split())
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    mhz = float(info.get("cpu MHz", "0") or 0)
+    if "avx512f" in flags:
+        per_cycle = 64  # two 16-wide fp32 FMA units: 2 × 16 × 2 flops
+    elif "avx2" in flags and "fma" in flags:
+        per_cycle = 32  # two 8-wide FMA units
+    else:
+        per_cycle = 8
+    return {
+        "name": info.get("model name", platform.processor() or platform.machine()),
+        "cores": cores,
+        "mhz": mhz,
+        "vector": "AVX-512" if "avx512f" in flags else "AVX2+FMA" if per_cycle == 32 else "SSE",
+        "vnni": bool({"avx512_vnni", "avx_vnni"} & flags),
+        "peak_fp32_gflops": round(cores * mhz / 1000 * per_cycle, 1) if mhz else None,
+    }
+
+
+@cache
+def gpu_description() -> dict | None:
+    """The first NVIDIA GPU, from nvidia-smi (there is no torch here to ask)."""
+    if not shutil.which("nvidia-smi"):
+        return None
+    try:
+        out = subprocess.run(
+            ["nvidia-smi", "--query-gpu=name,memory.total,driver_version", "--format=csv,noheader"],
+            capture_output=True, text=True, timeout=20, check=True,
+        ).stdout.strip().splitlines()  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if not out:
+        return None
+    name, memory, driver = (part.strip() for part in out[0].split(","))
+    peaks = next((peak for key, peak in GPU_PEAK_TFLOPS.items() if key in name), (None, None))
+    return {
+        "name": name, "memory": memory, "driver": driver, "peak_fp32_tflops": peaks[0], "peak_fp16_tflops": peaks[1],
+    }  # fmt: skip
+
+
+def peak_gflops(provider: str, precision: str) -> float | None:
+    """The processor's peak for this provider and precision (None when unknown)."""
+    if provider in ("cuda", "tensorrt"):
+        gpu = gpu_description()
+        if not gpu:
+            return None
+        tflops = gpu["peak_fp16_tflops"] if precision == "fp16" else gpu["peak_fp32_tflops"]
+        return tflops * 1000 if tflops else None
+    cpu = cpu_description()
+    if precision == "int8" and cpu["peak_fp32_gflops"]:
+        # 8-bit multiply-adds per cycle: AVX2's u8×s8 pair instruction gives 2× the fp32 rate, VNNI's 4×
+        return cpu["peak_fp32_gflops"] * (4 if cpu["vnni"] else 2)
+    return cpu["peak_fp32_gflops"]
+
+
+def reset_peak_rss() -> bool:
+    """Restart the kernel's resident-set high-water mark (Linux: ``clear_refs`` 5); False where it cannot."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+        return True
+    except OSError:
+        return False
+
+
+def peak_rss_mb() -> float:
+    """This process's resident-set high-water mark since the last reset (since start where none works)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def rss_mb() -> float:
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return peak_rss_mb()
+
+
+def gpu_memory_mb() -> float | None:
+    """GPU memory this process holds (onnxruntime's arena keeps its high-water mark, so this is its peak)."""
+    if not shutil.which("nvidia-smi"):
+        return None
+    try:
+        out = subprocess.run(
+            ["nvidia-smi", "--query-compute-apps=pid,used_memory", "--format=csv,noheader,nounits"],
+            capture_output=True, text=True, timeout=20, check=True,
+        ).stdout  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        return None
+    for line in out.strip().splitlines():
+        pid, _, used = line.partition(",")
+        if pid.strip() == str(os.getpid()):
+            return float(used)
+    return None
+
+
+def describe() -> dict:
+    import onnxruntime
+
+    return {
+        "cpu": cpu_description(),
+        "gpu": gpu_description(),
+        "os": platform.platform(),
+        "python": platform.python_version(),
+        "onnxruntime": onnxruntime.__version__,
+    }

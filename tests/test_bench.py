@@ -1,0 +1,246 @@
+"""``impasto bench`` and the session options it measures: real sessions of the shipped models on the CPU."""
+
+from __future__ import annotations
+
+import json
+import statistics
+import time
+
+import cv2
+import numpy as np
+import onnxruntime as ort
+import pytest
+from conftest import assert_one_line_failure, run_cli
+
+from impasto.runtime.bench import BenchSpec, plan, run_bench
+from impasto.runtime.bench_targets import BenchTarget, resolve_targets
+from impasto.runtime.io_binding import BoundRunner
+from impasto.runtime.sessions import SessionConfig, open_session, optimized_cache_path, provider_chain
+
+NET = "great-wave-light"
+HAS_CUDA = "CUDAExecutionProvider" in ort.get_available_providers()
+
+
+@pytest.fixture(scope="module")
+def bench_run(tmp_path_factory):
+    """One CLI run on the CPU at two sizes, with a model that cannot load and (here) a provider that is missing."""
+    folder = tmp_path_factory.mktemp("bench")
+    broken = folder / "broken.onnx"
+    broken.write_bytes(b"this is not a protobuf")
+    done = run_cli(
+        "bench", NET, str(broken), "--sizes", "48x64", "96x128", "--providers", "cpu", "cuda",
+        "--precision", "fp32", "int8", "--runs", "5", "--warmup", "1",
+        "--json", folder / "bench.json", "--plot", folder / "bench.png",
+    )  # fmt: skip
+    return done, folder
+
+
+def test_bench_writes_table_json_and_plot(bench_run):
+    done, folder = bench_run
+    assert done.returncode == 0, done.stderr
+    header = done.stdout.splitlines()[0]
+    for column in ("p50 ms", "p90 ms", "p99 ms", "FPS", "first ms", "+RSS MB"):
+        assert column in header
+    document = json.loads((folder / "bench.json").read_text())
+    rows = [r for r in document["results"] if r["provider"] == "cpu" and r["model"] == NET]
+    assert {(r["size"], r["precision"]) for r in rows} == {
+        ("48x64", "fp32"), ("96x128", "fp32"), ("48x64", "int8"), ("96x128", "int8")
+    }  # fmt: skip
+    for row in rows:
+        assert row["runs"] == 5 and len(row["times_ms"]) == 5
+        assert 0 < row["p50_ms"] <= row["p90_ms"] <= row["p99_ms"]
+        assert row["first_run_ms"] >= row["session_ms"] > 0
+        assert row["fps"] == pytest.approx(1000 / row["mean_ms"], rel=0.01)
+        assert row["gmac_per_run"] > 0 and 0 < row["fraction_of_peak"] < 1
+        assert row["cpu_nodes"] == {}
+    bigger = {r["precision"]: r["gmac_per_run"] for r in rows if r["size"] == "96x128"}
+    smaller = {r["precision"]: r["gmac_per_run"] for r in rows if r["size"] == "48x64"}
+    assert bigger["fp32"] == pytest.approx(4 * smaller["fp32"], rel=0.05)  # 4× the pixels
+    assert document["machine"]["cpu"]["cores"] >= 1 and document["machine"]["onnxruntime"] == ort.__version__
+    plot = cv2.imread(str(folder / "bench.png"))
+    assert plot is not None and plot.shape[0] > 300 and plot.shape[1] > 500
+
+
+def test_bench_reports_a_broken_model_and_goes_on(bench_run):
+    done, folder = bench_run
+    failed = [line for line in done.stdout.splitlines() if line.startswith("broken.onnx")]
+    assert failed and all("FAILED" in line and "not a loadable ONNX model" in line for line in failed)
+    document = json.loads((folder / "bench.json").read_text())
+    assert any(r["model"] == "broken.onnx" and "error" in r for r in document["results"])
+    assert any(r["model"] == NET and "p50_ms" in r for r in document["results"])
+    assert "Traceback" not in done.stderr
+
+
+@pytest.mark.skipif(HAS_CUDA, reason="CUDA is available here")
+def test_bench_skips_a_missing_provider_with_a_clear_note(bench_run):
+    done, folder = bench_run
+    assert "provider cuda: onnxruntime here has no CUDAExecutionProvider" in done.stderr
+    document = json.loads((folder / "bench.json").read_text())
+    assert not any(r["provider"] == "cuda" for r in document["results"])
+    assert any("cuda" in note for note in document["notes"])
+
+
+def test_bench_compares_with_pytorch_when_it_is_installed(bench_run):
+    pytest.importorskip("torch")
+    done, folder = bench_run
+    document = json.loads((folder / "bench.json").read_text())
+    eager = [r for r in document["results"] if r["provider"] == "pytorch-cpu"]
+    assert {r["size"] for r in eager} == {"48x64", "96x128"}
+    assert all("max |PyTorch − onnxruntime|" in r["note"] for r in eager)
+    assert all(float(r["note"].rsplit(" ", 1)[1]) < 0.05 for r in eager)  # the baseline is the same net
+    ours = [r for r in document["results"] if r["model"] == NET and r["provider"] == "cpu"]
+    ratios = [r["vs_pytorch"] for r in ours if r["precision"] == "fp32"]
+    assert len(ratios) == 2 and all(ratio > 0 for ratio in ratios)
+
+
+def test_bench_latencies_agree_with_an_independent_timing():
+    """The bench's figures against a stopwatch around the whole call and a plain timing of the same session."""
+    spec = BenchSpec(models=[NET], sizes=[(120, 160)], providers=["cpu"], precisions=["fp32"], runs=15, warmup=2)
+    began = time.perf_counter()
+    (result,) = list(run_bench(spec))
+    wall_ms = (time.perf_counter() - began) * 1000
+    assert result.error is None
+    assert sum(result.times_ms) + result.first_run_ms < wall_ms
+    (target,) = resolve_targets(NET, ["fp32"])
+    session = open_session(target.path)
+    frame = {"image": np.random.default_rng(1).uniform(0, 255, (1, 3, 120, 160)).astype(np.float32)}
+    for _ in range(3):
+        session.run(None, frame)
+    own = []
+    for _ in range(15):
+        began = time.perf_counter()
+        session.run(None, frame)
+        own.append((time.perf_counter() - began) * 1000)
+    ratio = result.summary()["p50_ms"] / statistics.median(own)
+    assert 1 / 3 < ratio < 3, f"bench p50 {result.summary()['p50_ms']} ms vs own {statistics.median(own)} ms"
+
+
+def test_plan_notes_unknown_models_and_providers():
+    bench_plan = plan(BenchSpec(models=["no-such-net", NET], sizes=[(64, 64)], providers=["cpu", "tpu"]))
+    assert [t.label for t in bench_plan.targets] == [NET] * 3  # fp32, fp16, int8
+    assert bench_plan.providers == ["cpu"]
+    assert any("no-such-net" in note for note in bench_plan.notes)
+    assert any("'tpu' unknown" in note for note in bench_plan.notes)
+
+
+def test_bench_with_nothing_usable_is_one_line_error(tmp_path):
+    output = tmp_path / "bench.json"
+    done = run_cli("bench", "no-such-net", "--sizes", "32x32", "--json", output, "--plot", tmp_path / "b.png")
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines()[-1].startswith("impasto: error: nothing to benchmark")
+    assert not output.exists()
+    done = run_cli("bench", NET, "--json", tmp_path / "bench.txt")
+    assert_one_line_failure(done, tmp_path / "bench.txt", "unsupported --json type")
+
+
+def test_loss_graph_target_is_its_loss_graph():
+    (target,) = resolve_targets("vgg16-avg")
+    assert target.path.name == "vgg16-avg.loss.onnx" and target.kind == "gatys-loss"
+
+
+def test_optimised_graph_cache_is_written_once_and_reused(tmp_path):
+    (target,) = resolve_targets(NET, ["fp32"])
+    config = SessionConfig(cache_dir=tmp_path)
+    frame = {"image": np.random.default_rng(2).uniform(0, 255, (1, 3, 64, 80)).astype(np.float32)}
+    expected = open_session(target.path).run(None, frame)[0]
+    first = open_session(target.path, config).run(None, frame)[0]
+    cached = optimized_cache_path(target.path, config)
+    assert cached.is_file() and not list(tmp_path.glob(".*.tmp"))
+    stamp = cached.stat().st_mtime_ns
+    second = open_session(target.path, config)
+    assert cached.stat().st_mtime_ns == stamp
+    assert dict(second.get_modelmeta().custom_metadata_map)["impasto.kind"] == "transformer"
+    np.testing.assert_allclose(first, expected, atol=1e-3)
+    np.testing.assert_allclose(second.run(None, frame)[0], expected, atol=1e-3)
+    assert optimized_cache_path(target.path, config.with_(optimization="basic")) != cached
+
+
+def test_optimised_cache_of_a_graph_with_external_weights(tmp_path):
+    from impasto.runtime.loss_model import GatysLossModel
+
+    model = GatysLossModel("vgg16-avg")
+    cached = GatysLossModel("vgg16-avg", SessionConfig(cache_dir=tmp_path))
+    again = GatysLossModel("vgg16-avg", SessionConfig(cache_dir=tmp_path))
+    assert len(list(tmp_path.glob("*.onnx"))) == 2 and list(tmp_path.glob("*.data"))
+    image = np.random.default_rng(3).uniform(0, 255, (48, 48, 3)).astype(np.float32)
+    targets = model.targets(image)
+    batch = image.transpose(2, 0, 1)[None].copy()
+    losses = [m.evaluate(batch, targets, m.weights()).loss for m in (model, cached, again)]
+    assert losses[1] == pytest.approx(losses[0], rel=1e-4) and losses[2] == pytest.approx(losses[0], rel=1e-4)
+
+
+def test_provider_options_reach_onnxruntime_as_documented(tmp_path):
+    cuda = provider_chain(SessionConfig(provider="cuda", cudnn_conv_algo_search="exhaustive", cuda_graph=True))
+    assert cuda[0] == (
+        "CUDAExecutionProvider",
+        {"cudnn_conv_algo_search": "EXHAUSTIVE", "cudnn_conv_use_max_workspace": "1", "enable_cuda_graph": "1"},
+    )
+    assert cuda[-1] == "CPUExecutionProvider"
+    config = SessionConfig(
+        provider="tensorrt", cache_dir=tmp_path, trt_fp16=True, trt_profile=((256, 256), (720, 1280), (1080, 1920))
+    )
+    name, options = provider_chain(config, ["image"])[0]
+    assert name == "TensorrtExecutionProvider"
+    assert options["trt_engine_cache_enable"] == "1" and options["trt_timing_cache_enable"] == "1"
+    assert options["trt_engine_cache_path"] == str(tmp_path / "tensorrt")
+    assert options["trt_profile_min_shapes"] == "image:1x3x256x256"
+    assert options["trt_profile_max_shapes"] == "image:1x3x1080x1920"
+    assert options["trt_fp16_enable"] == "1"
+    assert [p if isinstance(p, str) else p[0] for p in provider_chain(config)][1:] == [
+        "CUDAExecutionProvider", "CPUExecutionProvider"
+    ]  # fmt: skip
+
+
+def test_threads_and_level_reach_the_session_options():
+    from impasto.runtime.sessions import session_options
+
+    options = session_options(SessionConfig(threads=1, optimization="basic"))
+    assert options.intra_op_num_threads == 1
+    assert options.graph_optimization_level == ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
+
+
+def test_io_binding_gives_what_a_plain_run_gives():
+    (target,) = resolve_targets(NET, ["fp32"])
+    session = open_session(target.path)
+    runner = BoundRunner(session, "cpu", output_like_input=True)
+    for shape in ((1, 3, 64, 80), (1, 3, 64, 80), (1, 3, 48, 48)):
+        frame = np.random.default_rng(sum(shape)).uniform(0, 255, shape).astype(np.float32)
+        np.testing.assert_allclose(runner.run({"image": frame})[0], session.run(None, {"image": frame})[0])
+    generic = BoundRunner(session, "cpu")
+    np.testing.assert_allclose(generic.run({"image": frame})[0], session.run(None, {"image": frame})[0])
+
+
+def test_cli_session_options_and_precision_reach_stylize(tmp_path):
+    output = tmp_path / "out.png"
+    done = run_cli(
+        "stylize", "--model", NET, "--precision", "int8", "--threads", "1", "--graph-opt", "extended",
+        "--cache-dir", tmp_path / "cache", "--size", "96", "-o", output,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert max(cv2.imread(str(output)).shape[:2]) == 96
+    assert list((tmp_path / "cache").glob(f"{NET}.int8.*.onnx"))
+
+
+def test_cuda_graph_needs_a_gpu_provider(tmp_path):
+    output = tmp_path / "out.png"
+    done = run_cli("stylize", "--model", NET, "--cuda-graph", "-o", output)
+    assert_one_line_failure(done, output, "CUDA graphs need")
+
+
+@pytest.mark.skipif(not HAS_CUDA, reason="no CUDA")
+def test_bench_on_cuda_times_io_binding_and_cuda_graphs(tmp_path):
+    spec = BenchSpec(
+        models=[NET], sizes=[(480, 640)], providers=["cuda"], precisions=["fp32", "fp16"],
+        modes=["host", "iobinding", "cudagraph"], runs=10, warmup=2,
+    )  # fmt: skip
+    rows = [result.summary() for result in run_bench(spec)]
+    assert {r["mode"] for r in rows} == {"host", "iobinding", "cudagraph"}
+    for row in rows:
+        assert "error" not in row, row
+        assert row["cpu_nodes"] == {}, row
+
+
+def test_shipped_targets_are_what_the_manifest_lists():
+    targets = resolve_targets(NET)
+    assert {t.precision for t in targets} >= {"fp32", "fp16", "int8"}
+    assert all(isinstance(t, BenchTarget) and t.path.is_file() and t.kind == "transformer" for t in targets)
