@@ -23,9 +23,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
+from untrained_net import export_untrained
 
 from impasto.export.transformer import build, multiply_adds
-from impasto.export.transformer_export import export_transformer
 from impasto.runtime.images import read_image
 from impasto.runtime.manifest import shipped_models_dir
 from impasto.runtime.sessions import SessionConfig
@@ -56,8 +56,7 @@ def _onnx_model(architecture: str, folder: Path) -> tuple[str, str]:
         if name.endswith(f"-{architecture}"):
             return name, f"shipped {name}"
     path = folder / f"untrained-{architecture}.onnx"
-    torch.manual_seed(0)
-    export_transformer(build(architecture), path, {"name": f"untrained-{architecture}"})
+    export_untrained(architecture, path)
     return str(path), "freshly initialised (untrained) export"
 
 

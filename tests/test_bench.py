@@ -244,3 +244,20 @@ def test_shipped_targets_are_what_the_manifest_lists():
     targets = resolve_targets(NET)
     assert {t.precision for t in targets} >= {"fp32", "fp16", "int8"}
     assert all(isinstance(t, BenchTarget) and t.path.is_file() and t.kind == "transformer" for t in targets)
+
+
+def test_loss_graph_io_binding_keeps_targets_on_the_device_and_follows_changes():
+    from conftest import random_image
+
+    from impasto.runtime.loss_model import GatysLossModel, to_nchw
+
+    plain, bound = GatysLossModel("vgg16-avg"), GatysLossModel("vgg16-avg", io_binding=True)
+    first, second = plain.targets(random_image(40, 48, 4)), plain.targets(random_image(40, 48, 5))
+    image = to_nchw(random_image(40, 48, 6))
+    for targets, weights in (
+        (first, plain.weights()), (first, plain.weights()), (second, plain.weights()),
+        (second, plain.weights(style=0)), (first, plain.weights()),
+    ):  # fmt: skip
+        expected, got = plain.evaluate(image, targets, weights), bound.evaluate(image, targets, weights)
+        assert got.loss == pytest.approx(expected.loss, rel=1e-5)
+        np.testing.assert_allclose(got.grad, expected.grad, rtol=1e-4, atol=1e-6 * np.abs(expected.grad).max())
