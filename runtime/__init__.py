@@ -2,6 +2,7 @@
 
 from impasto.runtime import TransformerModel, read_image, stylize_large, write_image
 net = TransformerModel("great-wave-light")                   # a shipped feed-forward net, or an .onnx path
+fast = TransformerModel("great-wave-light", SessionConfig(provider="cuda", cuda_graph=True), precision="fp16")
 write_image("out.jpg", stylize_large(net, read_image("photo.jpg")))  # tiled when larger than 1024 px
 
 from impasto.runtime import GatysLossModel, OptimizeSettings, optimize
@@ -14,6 +15,7 @@ from impasto.runtime.errors import ImpastoError
 from impasto.runtime.images import read_image, write_image
 from impasto.runtime.loss_model import GatysLossModel, LossWeights
 from impasto.runtime.optimize import OptimizeResult, OptimizeSettings, optimize
+from impasto.runtime.sessions import SessionConfig
 from impasto.runtime.temporal import TemporalBlender
 from impasto.runtime.tiling import stylize_large
 from impasto.runtime.transformer_model import TransformerModel
@@ -24,6 +26,7 @@ __all__ = [
     "LossWeights",
     "OptimizeResult",
     "OptimizeSettings",
+    "SessionConfig",
     "TemporalBlender",
     "TransformerModel",
     "optimize",

@@ -17,8 +17,9 @@ COLUMNS = (
 
 
 def add_ratios(rows: list[dict]) -> None:
-    """``vs_pytorch`` on each onnxruntime row: PyTorch eager's p50 / this row's p50 at the same model, size,
-    precision and device (> 1: onnxruntime is faster). GPU rows compare with PyTorch on CUDA, CPU rows on the CPU."""
+    """``vs_pytorch`` on each onnxruntime row: PyTorch eager's p50 / this row's p50 for the same net and size on the
+    same device (> 1: onnxruntime is faster). The PyTorch side is fp32, except fp16 rows on a GPU, which meet
+    PyTorch in half precision; int8 rows meet fp32 PyTorch, what one would run instead."""
     eager = {
         (r["model"], r["precision"], r["size"], r["provider"].removeprefix("pytorch-")): r["p50_ms"]
         for r in rows
@@ -28,7 +29,8 @@ def add_ratios(rows: list[dict]) -> None:
         if row["provider"].startswith("pytorch") or "p50_ms" not in row:
             continue
         device = "cuda" if row["provider"] in ("cuda", "tensorrt") else "cpu"
-        reference = eager.get((row["model"], row["precision"], row["size"], device))
+        precision = "fp16" if device == "cuda" and row["precision"] == "fp16" else "fp32"
+        reference = eager.get((row["model"], precision, row["size"], device))
         if reference:
             row["vs_pytorch"] = round(reference / row["p50_ms"], 2)
 

@@ -41,7 +41,8 @@ def resolve_targets(model: str, precisions: list[str] | None = None) -> list[Ben
             meta = {p.key: p.value for p in onnx.load(str(path), load_external_data=False).metadata_props}
         except Exception:  # noqa: BLE001 — an unreadable file is reported when the bench opens it
             meta = {}
-        return [BenchTarget(path.name, path, meta.get("impasto.precision", "fp32"), meta.get("impasto.kind", OTHER))]
+        label = meta.get("impasto.name", path.name)  # variants of one net share its name, so they line up
+        return [BenchTarget(label, path, meta.get("impasto.precision", "fp32"), meta.get("impasto.kind", OTHER))]
     entry, folder = find_model(model)
     kind = entry.get("kind", OTHER)
     if kind == LOSS:

@@ -222,7 +222,9 @@ def _run_models(args: argparse.Namespace) -> int:
             mismatched = verify_checksums(entry, folder)
             bad += len(mismatched)
             status = "  checksums OK" if not mismatched else f"  CHECKSUM MISMATCH: {', '.join(mismatched)}"
-        print(f"{entry['name']:<24} {entry['kind']:<12} {entry.get('summary', '')}{status}")
+        variants = [key for key in entry["files"] if key in ("fp32", "fp16", "int8")]
+        shipped = f" [{' '.join(variants)}]" if variants else ""
+        print(f"{entry['name']:<24} {entry['kind']:<12} {entry.get('summary', '')}{shipped}{status}")
     if bad:
         raise ImpastoError(f"{bad} shipped file(s) do not match the manifest's checksums")
     return 0

@@ -144,8 +144,9 @@ class GatysLossModel:
         else:
             feeds = {"image": image, **targets, **weights.feeds()}
             self._bound_for = (targets, weights)
-        loss, content, style, tv, grad = self._bound.run(feeds)
-        return Evaluation(float(loss), float(content), float(style), float(tv), grad)
+        *parts, grad = self._bound.run(feeds)  # IO binding hands scalars back as shape (1,)
+        loss, content, style, tv = (part.item() for part in parts)
+        return Evaluation(loss, content, style, tv, grad)
 
 
 def blend_targets(content: Targets, styles: list[Targets], blend: list[float]) -> Targets:

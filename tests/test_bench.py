@@ -53,6 +53,7 @@ def test_bench_writes_table_json_and_plot(bench_run):
         assert row["fps"] == pytest.approx(1000 / row["mean_ms"], rel=0.01)
         assert row["gmac_per_run"] > 0 and 0 < row["fraction_of_peak"] < 1
         assert row["cpu_nodes"] == {}
+        assert row["peak_rss_mb"] > 50 and row["rss_growth_mb"] >= 0  # the process with onnxruntime loaded
     bigger = {r["precision"]: r["gmac_per_run"] for r in rows if r["size"] == "96x128"}
     smaller = {r["precision"]: r["gmac_per_run"] for r in rows if r["size"] == "48x64"}
     assert bigger["fp32"] == pytest.approx(4 * smaller["fp32"], rel=0.05)  # 4× the pixels
