@@ -59,7 +59,7 @@ def _run_bench(args: argparse.Namespace) -> int:
 
     from impasto.runtime.bench import BenchSpec, plan, pytorch_baseline, run_bench, torch_available
     from impasto.runtime.bench_report import add_ratios, fallbacks, plot, table, write_json
-    from impasto.runtime.machine import describe
+    from impasto.runtime.machine import describe, peak_gflops
     from impasto.runtime.transformer_model import default_transformer
 
     _check_outputs(args)
@@ -95,6 +95,11 @@ def _run_bench(args: argparse.Namespace) -> int:
                 results += pytorch_baseline(target, spec.sizes, spec.runs, spec.warmup, device, args.threads)
     elif not args.no_pytorch:
         bench_plan.notes.append("PyTorch baseline: torch is not installed here (pip install 'impasto[export]')")
+    counted = {(r.model, r.size): r.gmac for r in results if r.gmac}
+    for result in results:  # PyTorch runs the same convolutions: the same count, compared with the same peak
+        if result.provider.startswith("pytorch-") and result.gmac is None:
+            result.gmac = counted.get((result.model, result.size))
+            result.peak_gflops = peak_gflops(result.provider.removeprefix("pytorch-"), result.precision)
     rows = [result.summary() for result in results]
     add_ratios(rows)
     if all("error" in row for row in rows if not row["provider"].startswith("pytorch")):
