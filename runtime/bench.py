@@ -228,7 +228,10 @@ def run_bench(spec: BenchSpec, bench_plan: BenchPlan | None = None) -> Iterator[
 
 def torch_available() -> bool:
     """Whether the export side (torch) is installed, found without importing it."""
-    return importlib.util.find_spec("torch") is not None and importlib.util.find_spec("impasto.export") is not None
+    try:
+        return importlib.util.find_spec("torch") is not None and importlib.util.find_spec("impasto.export") is not None
+    except (ImportError, ValueError):
+        return False
 
 
 def pytorch_baseline(

@@ -139,6 +139,8 @@ write_image({str(tmp_path / "x.png")!r}, result.image)
 assert main(["models"]) == 0
 import impasto.runtime.stylize, impasto.runtime.video, impasto.runtime.webcam, impasto.runtime.temporal
 assert main(["stylize", "--size", "64", "-o", {str(tmp_path / "cat.jpg")!r}, "--quiet"]) == 0
+assert main(["bench", "great-wave-light", "--sizes", "32x48", "--runs", "2", "--warmup", "1", "--providers", "cpu",
+             "--json", {str(tmp_path / "b.json")!r}, "--plot", {str(tmp_path / "b.png")!r}, "--quiet"]) == 0
 loaded = sorted(m for m in sys.modules if m == "torch" or m.startswith("torch."))
 assert not loaded, loaded
 print("OK")
@@ -146,6 +148,7 @@ print("OK")
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0 and "OK" in done.stdout, done.stderr
     assert (tmp_path / "x.png").is_file() and (tmp_path / "cat.jpg").is_file()
+    assert "torch is not installed" in (tmp_path / "b.json").read_text()  # the baseline was skipped, not imported
 
 
 def test_multiscale_plan():
