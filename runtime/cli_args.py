@@ -50,8 +50,9 @@ def image_shape(text: str) -> tuple[int, int]:
     return height, width
 
 
-def add_session_options(parser: argparse.ArgumentParser, providers: bool = True) -> None:
-    """The onnxruntime options every command takes (see ``SessionConfig``)."""
+def add_session_options(parser: argparse.ArgumentParser, providers: bool = True, cuda_graph: bool = True) -> None:
+    """The onnxruntime options every command takes (see ``SessionConfig``); ``impasto bench`` chooses providers
+    and CUDA graphs per configuration instead."""
     from impasto.runtime.sessions import CUDNN_ALGO_SEARCH, OPTIMIZATION_LEVELS, PROVIDER_NAMES
 
     group = parser.add_argument_group("onnxruntime")
@@ -72,7 +73,8 @@ def add_session_options(parser: argparse.ArgumentParser, providers: bool = True)
     group.add_argument(
         "--no-cudnn-max-workspace", action="store_true", help="limit cuDNN's workspace (CUDA; saves GPU memory)"
     )
-    group.add_argument("--cuda-graph", action="store_true", help="replay a captured CUDA graph per frame (fixed size)")
+    if cuda_graph:
+        group.add_argument("--cuda-graph", action="store_true", help="replay a captured CUDA graph per frame size")
     group.add_argument("--trt-fp16", action="store_true", help="let TensorRT run in half precision")
     group.add_argument(
         "--trt-profile", type=image_shape, nargs=3, metavar=("MIN", "OPT", "MAX"),
@@ -87,6 +89,7 @@ def session_config(args: argparse.Namespace, provider: str | None = None):
     return SessionConfig(
         provider=provider or args.provider, threads=args.threads, optimization=args.graph_opt,
         cache_dir=args.cache_dir, cudnn_conv_algo_search=args.cudnn_algo,
-        cudnn_max_workspace=not args.no_cudnn_max_workspace, cuda_graph=args.cuda_graph, trt_fp16=args.trt_fp16,
+        cudnn_max_workspace=not args.no_cudnn_max_workspace, cuda_graph=getattr(args, "cuda_graph", False),
+        trt_fp16=args.trt_fp16,
         trt_profile=tuple(args.trt_profile) if args.trt_profile else None,
     )  # fmt: skip

@@ -43,7 +43,7 @@ def add_bench(commands) -> None:
     parser.add_argument("--json", type=Path, default=Path("bench.json"), help="results file (default bench.json)")
     parser.add_argument("--plot", type=Path, default=Path("bench.png"), help="latency plot (default bench.png)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
-    add_session_options(parser, providers=False)
+    add_session_options(parser, providers=False, cuda_graph=False)
     parser.set_defaults(run=_run_bench)
 
 

@@ -215,7 +215,29 @@ def image_input_names(path: Path) -> list[str]:
     return [value.name for value in graph.input if len(value.type.tensor_type.shape.dim) == 4]
 
 
-def open_session(path: str | Path, config: SessionConfig | None = None) -> ort.InferenceSession:
+def static_shape_model(path: Path, shapes: dict[str, tuple[int, ...]]) -> bytes:
+    """The model with its inputs fixed to ``shapes``, serialised.
+
+    The nets' height and width are symbolic, so their upsampling sizes are computed at run time by Shape/Slice nodes,
+    which onnxruntime places on the CPU, and a CUDA graph can only be captured when every node is on the GPU. With
+    fixed input shapes onnxruntime's constant folding removes those nodes, so capture works for that one size.
+    """
+    import onnx
+
+    model = onnx.load(str(path))  # weights kept in external files are read in too
+    for value in model.graph.input:
+        if value.name in shapes:
+            dims = value.type.tensor_type.shape.dim
+            for dim, size in zip(dims, shapes[value.name], strict=True):
+                dim.Clear()
+                dim.dim_value = size
+    return model.SerializeToString()
+
+
+def open_session(
+    path: str | Path, config: SessionConfig | None = None, static_shapes: dict[str, tuple[int, ...]] | None = None
+) -> ort.InferenceSession:
+    """``static_shapes``: fix these inputs' shapes (what CUDA graphs need; see :func:`static_shape_model`)."""
     config = config or SessionConfig()
     path = Path(path)
     if not path.is_file():
@@ -223,9 +245,10 @@ def open_session(path: str | Path, config: SessionConfig | None = None) -> ort.I
     image_inputs = image_input_names(path) if config.provider == "tensorrt" and config.trt_profile else None
     providers = provider_list(config, image_inputs)
     options = session_options(config)
-    source, pending = _model_source(path, config, options)
+    source, pending = (path, None) if static_shapes else _model_source(path, config, options)
     try:
-        session = ort.InferenceSession(str(source), options, providers=providers)
+        model = static_shape_model(path, static_shapes) if static_shapes else str(source)
+        session = ort.InferenceSession(model, options, providers=providers)
     except Exception as error:  # onnxruntime raises its own exception types, one per failure kind
         if pending:
             pending.unlink(missing_ok=True)

@@ -7,6 +7,7 @@ path is checked before any work, and every result is written atomically.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,9 +50,11 @@ def collect_inputs(inputs: list[str | Path]) -> list[Path]:
 
 
 def plan_outputs(inputs: list[Path], output: str | Path, model_name: str) -> list[Path]:
-    """One output per input: ``output`` itself for a single input named as a file, else ``DIR/<stem>-<model>.ext``."""
+    """One output per input: ``output`` itself for a single input named as a file (it has a suffix; an unsupported
+    one is refused, not made a folder), else ``DIR/<stem>-<model>.ext`` (a dotted folder name takes a trailing /)."""
+    named_folder = str(output).endswith(("/", os.sep))
     output = Path(output)
-    if output.suffix.lower() in WRITABLE_SUFFIXES and not output.is_dir():
+    if output.suffix and not output.is_dir() and not named_folder:
         if len(inputs) != 1:
             raise ImpastoError(f"{output}: {len(inputs)} inputs need an output folder, not a file name")
         return [check_output_path(output)]

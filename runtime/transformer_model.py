@@ -81,8 +81,9 @@ class TransformerModel:
         batch = np.ascontiguousarray(batch, dtype=np.float32)
         if self._bound is None:
             return self.session.run(None, {self.input_name: batch})[0]
-        if self.config.cuda_graph and self._bound.shapes and self._bound.shapes[self.input_name] != batch.shape:
-            self.session = open_session(self.path, self.config)  # a captured graph is for one shape only
+        if self.config.cuda_graph and self._bound.shapes.get(self.input_name) != batch.shape:
+            # a captured graph is for one shape only: a session with that shape fixed, per new frame size
+            self.session = open_session(self.path, self.config, {self.input_name: batch.shape})
             self._bound = BoundRunner(self.session, self.config.device, output_like_input=True)
         return self._bound.run({self.input_name: batch})[0]
 

@@ -93,3 +93,14 @@ def test_stylize_bad_inputs(tmp_path, shared_images):
     assert_one_line_failure(done, output, "need an output folder")
     done = run_cli("stylize", pair[0], "--model", MODEL, "-o", output, "--tile", "100", "--overlap", "80")
     assert_one_line_failure(done, output, "--overlap")
+    gif = tmp_path / "out.gif"
+    done = run_cli("stylize", pair[0], "--model", MODEL, "-o", gif, "--size", "64")
+    assert_one_line_failure(done, gif, "unsupported output type .gif")
+
+
+def test_stylize_into_a_dotted_folder_named_with_a_slash(tmp_path, shared_images):
+    folder = tmp_path / "styled.v2"
+    done = run_cli("stylize", shared_images / "content" / "chelsea.png", "--model", MODEL, "-o", f"{folder}/",
+                   "--size", "64")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert [p.name for p in folder.iterdir()] == [f"chelsea-{MODEL}.png"]

@@ -262,3 +262,21 @@ def test_loss_graph_io_binding_keeps_targets_on_the_device_and_follows_changes()
         expected, got = plain.evaluate(image, targets, weights), bound.evaluate(image, targets, weights)
         assert got.loss == pytest.approx(expected.loss, rel=1e-5)
         np.testing.assert_allclose(got.grad, expected.grad, rtol=1e-4, atol=1e-6 * np.abs(expected.grad).max())
+
+
+def test_fixed_shapes_fold_the_shape_arithmetic_that_cuda_graphs_cannot_capture(tmp_path):
+    """The nets compute their upsampling sizes with Shape/Slice nodes that onnxruntime keeps on the CPU; a CUDA
+    graph needs every node on the GPU. With the input shape fixed they must fold away, leaving the same result."""
+    import onnx
+
+    from impasto.runtime.sessions import static_shape_model
+
+    (target,) = resolve_targets(NET, ["fp32"])
+    assert "Shape" in {node.op_type for node in onnx.load(str(target.path)).graph.node}
+    options = ort.SessionOptions()
+    options.optimized_model_filepath = str(tmp_path / "static.onnx")
+    static = ort.InferenceSession(static_shape_model(target.path, {"image": (1, 3, 64, 80)}), options)
+    remaining = {node.op_type for node in onnx.load(str(tmp_path / "static.onnx")).graph.node}
+    assert "Shape" not in remaining, remaining  # what is left is arithmetic on the image (crop slices, convs)
+    frame = {"image": np.random.default_rng(7).uniform(0, 255, (1, 3, 64, 80)).astype(np.float32)}
+    np.testing.assert_allclose(static.run(None, frame)[0], open_session(target.path).run(None, frame)[0], atol=1e-3)
