@@ -179,11 +179,14 @@ def measure(
     rss_before = rss_mb()
     peak_known = reset_peak_rss()
     try:
-        static = None
+        static, outputs = None, None
         if mode == "cudagraph":  # capture needs every node on the GPU: fixed shapes fold the shape arithmetic away
             config = config.with_(cuda_graph=True)
             probe = open_session(target.path, SessionConfig(optimization="disable"))
-            static = {name: value.shape for name, value in make_feeds(target, probe, size).items()}
+            probe_feeds = make_feeds(target, probe, size)
+            static = {name: value.shape for name, value in probe_feeds.items()}
+            names = [output.name for output in probe.get_outputs()]  # and fixed output buffers, from one CPU run
+            outputs = {n: (v.shape, v.dtype) for n, v in zip(names, probe.run(None, probe_feeds), strict=True)}
         began = time.perf_counter()
         session = open_session(target.path, config, static)
         result.session_ms = (time.perf_counter() - began) * 1000
@@ -191,7 +194,8 @@ def measure(
         if mode == "host":
             step = partial(session.run, None, feeds)
         else:
-            bound = BoundRunner(session, config.device, output_like_input=target.kind == "transformer")
+            like_input = outputs is None and target.kind == "transformer"
+            bound = BoundRunner(session, config.device, output_like_input=like_input, output_shapes=outputs)
             bound.load(feeds)
             step = bound.run_on_device
         first, result.times_ms = _time_steps(step, runs, warmup)

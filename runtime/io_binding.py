@@ -15,33 +15,41 @@ import onnxruntime as ort
 class BoundRunner:
     """IO binding for a session's inputs and outputs, reallocated only when an input's shape changes.
 
-    ``output_like_input``: the session has one output shaped like its first input (the transformer nets); that
-    output is then bound to a buffer of its own so it is reused, as CUDA graphs need. Otherwise onnxruntime
-    allocates the outputs on the device at each run.
+    Outputs are bound to buffers of their own, reused from run to run (CUDA graphs need that), when their shapes
+    are known: ``output_like_input`` (one output shaped like the first input: the transformer nets) or
+    ``output_shapes`` (name → (shape, dtype)). Otherwise onnxruntime allocates them on the device at each run.
     """
 
     def __init__(
-        self, session: ort.InferenceSession, device: str = "cuda", device_id: int = 0, output_like_input: bool = False
+        self,
+        session: ort.InferenceSession,
+        device: str = "cuda",
+        device_id: int = 0,
+        output_like_input: bool = False,
+        output_shapes: dict[str, tuple[tuple[int, ...], np.dtype]] | None = None,
     ) -> None:
         self.session = session
         self.device, self.device_id = device, device_id
         self.output_like_input = output_like_input
+        self.output_shapes = output_shapes
         self.binding = session.io_binding()
         self.shapes: dict[str, tuple[int, ...]] = {}
         self._inputs: dict[str, ort.OrtValue] = {}
-        self._output: ort.OrtValue | None = None
+        self._outputs: dict[str, ort.OrtValue] = {}
         self._outputs_bound = False
 
     def _bind_outputs(self, first: np.ndarray) -> None:
         self.binding.clear_binding_outputs()
         outputs = [output.name for output in self.session.get_outputs()]
-        if self.output_like_input:
-            self._output = ort.OrtValue.ortvalue_from_shape_and_type(
-                first.shape, np.float32, self.device, self.device_id
-            )
-            self.binding.bind_ortvalue_output(outputs[0], self._output)
-        else:
-            for name in outputs:
+        shapes = {outputs[0]: (first.shape, np.float32)} if self.output_like_input else self.output_shapes or {}
+        for name in outputs:
+            if name in shapes:
+                shape, dtype = shapes[name]
+                self._outputs[name] = ort.OrtValue.ortvalue_from_shape_and_type(
+                    shape, dtype, self.device, self.device_id
+                )
+                self.binding.bind_ortvalue_output(name, self._outputs[name])
+            else:
                 self.binding.bind_output(name, self.device, self.device_id)
         self._outputs_bound = True
 

@@ -205,14 +205,19 @@ def _model_source(path: Path, config: SessionConfig, options: ort.SessionOptions
 
 
 def image_input_names(path: Path) -> list[str]:
-    """4-D inputs of a model, the ones a TensorRT shape profile is about (read without loading the weights)."""
+    """[B, 3, H, W] inputs of a model, the ones a TensorRT shape profile is about (read without the weights)."""
     import onnx
 
     try:
         graph = onnx.load(str(path), load_external_data=False).graph
     except Exception:  # noqa: BLE001 — the session open below gives the one clear error for a bad file
         return []
-    return [value.name for value in graph.input if len(value.type.tensor_type.shape.dim) == 4]
+
+    def is_image(value) -> bool:
+        dims = value.type.tensor_type.shape.dim
+        return len(dims) == 4 and dims[1].dim_value == 3
+
+    return [value.name for value in graph.input if is_image(value)]
 
 
 def static_shape_model(path: Path, shapes: dict[str, tuple[int, ...]]) -> bytes:

@@ -280,3 +280,26 @@ def test_fixed_shapes_fold_the_shape_arithmetic_that_cuda_graphs_cannot_capture(
     assert "Shape" not in remaining, remaining  # what is left is arithmetic on the image (crop slices, convs)
     frame = {"image": np.random.default_rng(7).uniform(0, 255, (1, 3, 64, 80)).astype(np.float32)}
     np.testing.assert_allclose(static.run(None, frame)[0], open_session(target.path).run(None, frame)[0], atol=1e-3)
+
+
+def test_io_binding_with_preallocated_outputs_of_a_loss_graph():
+    """The cudagraph mode's binding (every output in a fixed buffer) on the CPU: same values as a plain run."""
+    (target,) = resolve_targets("vgg16-avg")
+    session = open_session(target.path)
+    from impasto.runtime.bench_targets import make_feeds
+
+    feeds = make_feeds(target, session, (40, 48))
+    expected = session.run(None, feeds)
+    shapes = {o.name: (v.shape, v.dtype) for o, v in zip(session.get_outputs(), expected, strict=True)}
+    runner = BoundRunner(session, "cpu", output_shapes=shapes)
+    for _ in range(2):
+        for got, want in zip(runner.run(feeds), expected, strict=True):
+            np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6 * max(1.0, float(np.abs(want).max())))
+
+
+def test_tensorrt_profiles_name_only_image_inputs():
+    from impasto.runtime.sessions import image_input_names
+
+    (loss,) = resolve_targets("vgg16-avg")  # its content target is 4-D too, with 512 channels
+    assert image_input_names(loss.path) == ["image"]
+    assert image_input_names(resolve_targets(NET, ["fp32"])[0].path) == ["image"]
