@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import partial
+from pathlib import Path
 
 import numpy as np
 
@@ -242,15 +243,22 @@ def torch_available() -> bool:
 
 
 def pytorch_baseline(
-    target: BenchTarget, sizes: list[tuple[int, int]], runs: int, warmup: int, device: str, threads: int | None
+    label: str,
+    fp32: Path,
+    half: bool,
+    sizes: list[tuple[int, int]],
+    runs: int,
+    warmup: int,
+    device: str,
+    threads: int | None,
 ) -> list[BenchResult]:
-    """PyTorch eager timings of a transformer net, from a child process (the runtime itself never imports torch)."""
-    half = target.precision == "fp16"
-    command = [sys.executable, "-m", "impasto.export.torch_baseline", str(target.path), "--device", device]
+    """PyTorch eager timings of a transformer net rebuilt from its fp32 file (in half precision with ``half``),
+    from a child process: the runtime itself never imports torch."""
+    command = [sys.executable, "-m", "impasto.export.torch_baseline", str(fp32), "--device", device]
     command += ["--sizes", *(f"{h}x{w}" for h, w in sizes), "--runs", str(runs), "--warmup", str(warmup)]
     command += ["--half"] if half else []
     command += ["--threads", str(threads)] if threads else []
-    provider = f"pytorch-{device}"
+    provider, precision = f"pytorch-{device}", "fp16" if half else "fp32"
     try:
         done = subprocess.run(command, capture_output=True, text=True, timeout=1800, check=False)
         rows = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
@@ -262,12 +270,25 @@ def pytorch_baseline(
     results = []
     for row in rows:
         if "error" in row:
-            return [
-                BenchResult(target.label, target.precision, provider, "eager", size, error=row["error"])
-                for size in sizes
-            ]
-        result = BenchResult(target.label, target.precision, provider, "eager", (row["height"], row["width"]))
+            return [BenchResult(label, precision, provider, "eager", size, error=row["error"]) for size in sizes]
+        result = BenchResult(label, precision, provider, "eager", (row["height"], row["width"]))
         result.times_ms, result.first_run_ms = row["times_ms"], row["first_run_ms"]
         result.note = f"torch {row['torch']}; max |PyTorch − onnxruntime| {row['max_abs_diff']:.2g}"
         results.append(result)
     return results
+
+
+def baseline_jobs(targets: list[BenchTarget], providers: list[str]) -> list[tuple[str, Path, bool, str]]:
+    """(net, its fp32 file, half, device) for each PyTorch baseline the onnxruntime rows can be compared with:
+    fp32 on the CPU for CPU rows; fp32, and fp16 where an fp16 variant is timed, on CUDA for GPU rows."""
+    fp32 = {t.label: t.path for t in targets if t.kind == "transformer" and t.precision == "fp32"}
+    halves = {t.label for t in targets if t.precision == "fp16"}
+    jobs = []
+    for label, path in fp32.items():
+        if "cpu" in providers:
+            jobs.append((label, path, False, "cpu"))
+        if {"cuda", "tensorrt"} & set(providers):
+            jobs.append((label, path, False, "cuda"))
+            if label in halves:
+                jobs.append((label, path, True, "cuda"))
+    return jobs

@@ -57,7 +57,7 @@ def _check_outputs(args: argparse.Namespace) -> None:
 def _run_bench(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from impasto.runtime.bench import BenchSpec, plan, pytorch_baseline, run_bench, torch_available
+    from impasto.runtime.bench import BenchSpec, baseline_jobs, plan, pytorch_baseline, run_bench, torch_available
     from impasto.runtime.bench_report import add_ratios, fallbacks, plot, table, write_json
     from impasto.runtime.machine import describe, peak_gflops
     from impasto.runtime.transformer_model import default_transformer
@@ -83,16 +83,8 @@ def _run_bench(args: argparse.Namespace) -> int:
             if result.mode == "host":
                 bar.update()
     if not args.no_pytorch and torch_available():
-        devices = [d for d in ("cpu", "cuda") if d in bench_plan.providers]
-        seen = set()
-        for target in bench_plan.targets:
-            if target.kind != "transformer" or target.precision == "int8":
-                continue
-            for device in devices:
-                if (target.label, target.precision, device) in seen or (device == "cpu" and target.precision != "fp32"):
-                    continue
-                seen.add((target.label, target.precision, device))
-                results += pytorch_baseline(target, spec.sizes, spec.runs, spec.warmup, device, args.threads)
+        for label, fp32, half, device in baseline_jobs(bench_plan.targets, bench_plan.providers):
+            results += pytorch_baseline(label, fp32, half, spec.sizes, spec.runs, spec.warmup, device, args.threads)
     elif not args.no_pytorch:
         bench_plan.notes.append("PyTorch baseline: torch is not installed here (pip install 'impasto[export]')")
     counted = {(r.model, r.size): r.gmac for r in results if r.gmac}
@@ -103,7 +95,7 @@ def _run_bench(args: argparse.Namespace) -> int:
     rows = [result.summary() for result in results]
     add_ratios(rows)
     if all("error" in row for row in rows if not row["provider"].startswith("pytorch")):
-        print(table(rows), file=sys.stderr)
+        print(table(rows))
         raise ImpastoError("every configuration failed (see the table above)")
     print(table(rows))
     for line in fallbacks(rows):

@@ -303,3 +303,15 @@ def test_tensorrt_profiles_name_only_image_inputs():
     (loss,) = resolve_targets("vgg16-avg")  # its content target is 4-D too, with 512 channels
     assert image_input_names(loss.path) == ["image"]
     assert image_input_names(resolve_targets(NET, ["fp32"])[0].path) == ["image"]
+
+
+def test_pytorch_baselines_cover_each_device_and_precision_timed():
+    from impasto.runtime.bench import baseline_jobs
+
+    targets = resolve_targets(NET)  # fp32, fp16, int8
+    fp32 = targets[0].path
+    assert baseline_jobs(targets, ["cpu"]) == [(NET, fp32, False, "cpu")]
+    assert baseline_jobs(targets, ["cpu", "tensorrt"]) == [
+        (NET, fp32, False, "cpu"), (NET, fp32, False, "cuda"), (NET, fp32, True, "cuda")
+    ]  # fmt: skip
+    assert baseline_jobs(resolve_targets(NET, ["int8"]), ["cpu"]) == []  # no fp32 file to rebuild the net from
