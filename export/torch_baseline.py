@@ -1,13 +1,15 @@
-"""PyTorch eager timing of a transformer net, for ``impasto bench`` to compare onnxruntime with in the same run.
+"""PyTorch eager timing of a transformer net or a Gatys loss graph, for ``impasto bench`` to compare with.
 
 The bench (runtime, torch-free) runs this module in a child process, so torch is never imported by the runtime:
 
     python -m impasto.export.torch_baseline NET.onnx --sizes 480x640 --runs 20 --warmup 3 --device cpu
 
-The net is rebuilt from the ONNX file itself: its architecture from the metadata, its weights from the initializers
-(named after the PyTorch module's state dict; the exporter merges identical tensors, such as a fresh net's instance
-norm scales, so a missing one keeps its initial value), and the two are checked to agree on one frame. Prints one JSON
-object per size on stdout.
+A transformer net is rebuilt from the ONNX file itself: its architecture from the metadata, its weights from the
+initializers (named after the PyTorch module's state dict; the exporter merges identical tensors, such as a fresh
+net's instance norm scales, so a missing one keeps its initial value). A loss graph's PyTorch counterpart is the
+export side's ``StyleTransferLoss`` with the graph's layers and pooling and the VGG16 weights found here, timed as
+loss plus autograd gradient. Either is checked to agree with onnxruntime on one input before it is timed. Prints
+one JSON object per size on stdout.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ import json
 import os
 import sys
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import onnx
 import torch
@@ -55,12 +59,64 @@ def max_difference(net: TransformerNet, path: str) -> float:
     return float(np.abs(expected - got).max())
 
 
+class LossBaseline:
+    """The loss graph's computation in PyTorch: one step is the loss and its gradient with respect to the image."""
+
+    def __init__(self, path: str) -> None:
+        from impasto.export.losses import StyleTransferLoss
+        from impasto.export.vgg import VGGFeatures
+        from impasto.export.weights import resolve_vgg16_weights
+        from impasto.runtime.loss_model import GatysLossModel
+
+        self.onnx = GatysLossModel(path)
+        weights = resolve_vgg16_weights(allow_download=False)
+        layers = self.onnx.content_layers + self.onnx.style_layers
+        vgg = VGGFeatures(weights.convs, weights.preprocess, layers, self.onnx.pooling)
+        self.loss = StyleTransferLoss(vgg, self.onnx.content_layers, self.onnx.style_layers)
+        self.source = weights.source
+
+    def inputs(self, size: tuple[int, int], device: str) -> tuple[torch.Tensor, tuple, dict]:
+        """A random image, targets of another random image (from the onnxruntime features graph), the weights."""
+        import numpy as np
+
+        rng = np.random.default_rng(0)
+        image = rng.uniform(0, 255, (1, 3, *size)).astype(np.float32)
+        targets = self.onnx.targets(rng.uniform(0, 255, (*size, 3)).astype(np.float32))
+        weights = self.onnx.weights()
+        feeds = {"image": image, **targets, **weights.feeds()}
+        tensors = [
+            tuple(torch.from_numpy(targets[f"content_target_{n}"]).to(device) for n in self.onnx.content_layers),
+            tuple(torch.from_numpy(targets[f"style_target_{n}"]).to(device) for n in self.onnx.style_layers),
+            *(torch.tensor(v, device=device) for v in (weights.content, weights.style, weights.tv)),
+            *(torch.tensor(v, device=device) for v in (weights.content_layers, weights.style_layers)),
+        ]
+        return torch.from_numpy(image).to(device), tuple(tensors), feeds
+
+    def difference(self) -> float:
+        """Relative difference of the loss, PyTorch against onnxruntime, on one 64×64 input."""
+        image, tensors, feeds = self.inputs((64, 64), "cpu")
+        expected = float(self.loss(image, *tensors)[0])
+        got = float(self.onnx.loss_session.run(["loss"], feeds)[0])
+        return abs(got - expected) / max(abs(expected), 1e-12)
+
+    def step(self, size: tuple[int, int], device: str):
+        self.loss.to(device)
+        image, tensors, _ = self.inputs(size, device)
+
+        def run() -> None:
+            x = image.detach().requires_grad_(True)
+            self.loss(x, *tensors)[0].backward()
+            _sync(device)
+
+        return run
+
+
 def _sync(device: str) -> None:
     if device == "cuda":
         torch.cuda.synchronize()
 
 
-def time_net(net: TransformerNet, size: tuple[int, int], runs: int, warmup: int, device: str, half: bool) -> dict:
+def net_step(net: TransformerNet, size: tuple[int, int], device: str, half: bool):
     frame = torch.rand(1, 3, *size, device=device) * 255
     if half:
         net, frame = net.half(), frame.half()
@@ -70,6 +126,10 @@ def time_net(net: TransformerNet, size: tuple[int, int], runs: int, warmup: int,
             net(frame).clamp(0, 255)
         _sync(device)
 
+    return step
+
+
+def time_step(step, size: tuple[int, int], runs: int, warmup: int) -> dict:
     began = time.perf_counter()
     step()
     first = (time.perf_counter() - began) * 1000
@@ -81,6 +141,28 @@ def time_net(net: TransformerNet, size: tuple[int, int], runs: int, warmup: int,
         step()
         times.append((time.perf_counter() - began) * 1000)
     return {"height": size[0], "width": size[1], "first_run_ms": first, "times_ms": times}
+
+
+@dataclass
+class Steps:
+    make: Callable[[tuple[int, int]], Callable[[], None]]  # size → one timed step
+    difference: float  # against onnxruntime: largest level difference for a net, relative loss for a loss graph
+
+
+def _steps(path: str, kind: str | None, device: str, half: bool) -> Steps:
+    """The PyTorch counterpart of the file, checked against onnxruntime before it is timed."""
+    if kind == "gatys-loss":
+        loss = LossBaseline(path)
+        difference = loss.difference()
+        if difference > 1e-3:
+            raise RuntimeError(f"losses differ by {difference:.2g} (relative): other VGG16 weights ({loss.source})?")
+        return Steps(lambda size: loss.step(size, device), difference)
+    net = load_net(path)
+    difference = max_difference(net, path)
+    if difference > 0.5:
+        raise RuntimeError(f"PyTorch and onnxruntime differ by {difference:.3g} levels: not the same net")
+    net = net.to(device)
+    return Steps(lambda size: net_step(net, size, device, half), difference)
 
 
 def main() -> int:
@@ -97,23 +179,20 @@ def main() -> int:
     if args.device == "cuda" and not torch.cuda.is_available():
         print(json.dumps({"error": "torch sees no CUDA GPU"}))
         return 0
+    metadata = {p.key: p.value for p in onnx.load(args.model, load_external_data=False).metadata_props}
     try:
-        net = load_net(args.model)
-        difference = max_difference(net, args.model)
-        if difference > 0.5:
-            raise RuntimeError(f"PyTorch and onnxruntime differ by {difference:.3g} levels: not the same net")
-        net = net.to(args.device)
-    except (KeyError, RuntimeError, TypeError, json.JSONDecodeError) as error:
+        steps = _steps(args.model, metadata.get("impasto.kind"), args.device, args.half)
+    except Exception as error:  # noqa: BLE001 — reported as the baseline's rows; the bench goes on
         reason = " ".join(str(error).split())
-        print(json.dumps({"error": f"cannot rebuild the net in PyTorch: {reason}"[:300]}))
+        print(json.dumps({"error": f"cannot rebuild the model in PyTorch: {reason}"[:300]}))
         return 0
     label = f"{torch.__version__}, {args.device}" + (
         f" ({torch.cuda.get_device_name()})" if args.device == "cuda" else ""
     )
     for text in args.sizes:
-        height, width = (int(part) for part in text.split("x"))
-        row = time_net(net, (height, width), args.runs, args.warmup, args.device, args.half)
-        print(json.dumps({**row, "torch": label, "half": args.half, "max_abs_diff": difference}), flush=True)
+        size = tuple(int(part) for part in text.split("x"))
+        row = time_step(steps.make(size), size, args.runs, args.warmup)
+        print(json.dumps({**row, "torch": label, "half": args.half, "max_abs_diff": steps.difference}), flush=True)
     return 0
 
 

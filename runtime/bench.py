@@ -23,7 +23,14 @@ from pathlib import Path
 
 import numpy as np
 
-from impasto.runtime.bench_targets import BenchTarget, conv_multiply_adds, make_feeds, resolve_targets
+from impasto.runtime.bench_targets import (
+    LOSS,
+    TRANSFORMER,
+    BenchTarget,
+    conv_multiply_adds,
+    make_feeds,
+    resolve_targets,
+)
 from impasto.runtime.errors import ImpastoError
 from impasto.runtime.io_binding import BoundRunner
 from impasto.runtime.machine import gpu_memory_mb, peak_gflops, peak_rss_mb, reset_peak_rss, rss_mb
@@ -252,8 +259,8 @@ def pytorch_baseline(
     device: str,
     threads: int | None,
 ) -> list[BenchResult]:
-    """PyTorch eager timings of a transformer net rebuilt from its fp32 file (in half precision with ``half``),
-    from a child process: the runtime itself never imports torch."""
+    """PyTorch eager timings of a transformer net (in half precision with ``half``) or a loss graph rebuilt from
+    its fp32 file, in a child process: the runtime itself never imports torch."""
     command = [sys.executable, "-m", "impasto.export.torch_baseline", str(fp32), "--device", device]
     command += ["--sizes", *(f"{h}x{w}" for h, w in sizes), "--runs", str(runs), "--warmup", str(warmup)]
     command += ["--half"] if half else []
@@ -273,15 +280,16 @@ def pytorch_baseline(
             return [BenchResult(label, precision, provider, "eager", size, error=row["error"]) for size in sizes]
         result = BenchResult(label, precision, provider, "eager", (row["height"], row["width"]))
         result.times_ms, result.first_run_ms = row["times_ms"], row["first_run_ms"]
-        result.note = f"torch {row['torch']}; max |PyTorch − onnxruntime| {row['max_abs_diff']:.2g}"
+        result.note = f"torch {row['torch']}; difference to onnxruntime {row['max_abs_diff']:.2g}"
         results.append(result)
     return results
 
 
 def baseline_jobs(targets: list[BenchTarget], providers: list[str]) -> list[tuple[str, Path, bool, str]]:
-    """(net, its fp32 file, half, device) for each PyTorch baseline the onnxruntime rows can be compared with:
-    fp32 on the CPU for CPU rows; fp32, and fp16 where an fp16 variant is timed, on CUDA for GPU rows."""
-    fp32 = {t.label: t.path for t in targets if t.kind == "transformer" and t.precision == "fp32"}
+    """(model, its fp32 file, half, device) for each PyTorch baseline the onnxruntime rows can be compared with:
+    fp32 on the CPU for CPU rows; fp32, and fp16 where an fp16 variant is timed, on CUDA for GPU rows. Transformer
+    nets and loss graphs have PyTorch counterparts; other ONNX files do not."""
+    fp32 = {t.label: t.path for t in targets if t.kind in (TRANSFORMER, LOSS) and t.precision == "fp32"}
     halves = {t.label for t in targets if t.precision == "fp16"}
     jobs = []
     for label, path in fp32.items():
