@@ -59,7 +59,9 @@ class BoundRunner:
         for name, value in feeds.items():
             value = np.ascontiguousarray(value)
             if self.shapes.get(name) != value.shape:
-                self._inputs[name] = ort.OrtValue.ortvalue_from_numpy(value, self.device, self.device_id)
+                # on the CPU an OrtValue wraps the array itself; a copy keeps later in-place updates off the caller's
+                own = value.copy() if self.device == "cpu" else value
+                self._inputs[name] = ort.OrtValue.ortvalue_from_numpy(own, self.device, self.device_id)
                 self.binding.bind_ortvalue_input(name, self._inputs[name])
                 self.shapes[name] = value.shape
                 reshaped = True

@@ -317,3 +317,12 @@ def test_pytorch_baselines_cover_each_device_and_precision_timed():
     assert baseline_jobs(resolve_targets(NET, ["int8"]), ["cpu"]) == []  # no fp32 file to rebuild the net from
     (loss,) = resolve_targets("vgg16-avg")
     assert baseline_jobs([loss], ["cpu"]) == [("vgg16-avg", loss.path, False, "cpu")]
+
+
+def test_io_binding_never_writes_into_the_callers_arrays():
+    (target,) = resolve_targets(NET, ["fp32"])
+    runner = BoundRunner(open_session(target.path), "cpu", output_like_input=True)
+    first = np.full((1, 3, 32, 32), 10, np.float32)
+    runner.run({"image": first})
+    runner.run({"image": np.full((1, 3, 32, 32), 200, np.float32)})
+    assert (first == 10).all()
