@@ -22,6 +22,7 @@ from impasto.runtime.cli_args import (
 )
 from impasto.runtime.cli_bench import add_bench
 from impasto.runtime.cli_realtime import add_stylize, add_video, add_webcam
+from impasto.runtime.cli_serve import add_serve
 from impasto.runtime.errors import ImpastoError
 
 DEFAULT_CONTENT = "images/chelsea.png"
@@ -238,6 +239,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_video(commands)
     add_webcam(commands)
     add_bench(commands)
+    add_serve(commands)
     _add_train(commands)
     _add_export(commands)
     _add_models(commands)

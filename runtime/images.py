@@ -102,26 +102,36 @@ def read_image(path: str | Path, min_side: int = MIN_SIDE) -> np.ndarray:
         data = path.read_bytes()
     except OSError as error:
         raise ImpastoError(f"{path}: cannot read ({error.strerror})") from error
+    return decode_image(data, str(path), min_side)
+
+
+def decode_image(data: bytes, name: str, min_side: int = MIN_SIDE, capture_stderr: bool = True) -> np.ndarray:
+    """Decode an encoded image (``name`` says what it is in errors) into float32 RGB 0–255.
+
+    ``capture_stderr=False`` for threads (a server): decoder warnings then reach the process's stderr, and
+    truncation is still caught from the file's end markers.
+    """
     if not data:
-        raise ImpastoError(f"{path}: empty file (0 bytes)")
+        raise ImpastoError(f"{name}: empty file (0 bytes)")
     buffer = np.frombuffer(data, dtype=np.uint8)
     is_jpeg = data[:3] == b"\xff\xd8\xff"
     # JPEGs through IMREAD_COLOR so EXIF orientation is applied; everything else unchanged (alpha, 16-bit, gray)
     flags = cv2.IMREAD_COLOR if is_jpeg else cv2.IMREAD_UNCHANGED
-    with captured_native_stderr() as messages:
+    capture = captured_native_stderr() if capture_stderr else contextlib.nullcontext([])
+    with capture as messages:
         try:
             decoded = cv2.imdecode(buffer, flags)
         except cv2.error as error:
             messages.append(str(error))
             decoded = None
     if decoded is None or decoded.size == 0:
-        raise ImpastoError(f"{path}: cannot decode image: {_decoder_reason(messages, data)}")
+        raise ImpastoError(f"{name}: cannot decode image: {_decoder_reason(messages, data)}")
     if _looks_truncated(data, messages):
         # libjpeg fills a cut-off image with grey and only warns; a half-grey photo is not what the user meant
-        raise ImpastoError(f"{path}: cannot decode image: the file is truncated or corrupt")
+        raise ImpastoError(f"{name}: cannot decode image: the file is truncated or corrupt")
     height, width = decoded.shape[:2]
     if min(height, width) < min_side:
-        raise ImpastoError(f"{path}: image is {width}×{height} pixels; at least {min_side} pixels per side are needed")
+        raise ImpastoError(f"{name}: image is {width}×{height} pixels; at least {min_side} pixels per side are needed")
     return _to_rgb_float(decoded)
 
 
@@ -193,3 +203,27 @@ def write_atomic(path: str | Path, data: bytes) -> None:
 def write_image(path: str | Path, image: np.ndarray) -> None:
     path = check_output_path(path)
     write_atomic(path, encode_image(image, path.suffix))
+
+
+def declared_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) from a PNG or JPEG header without decoding, so a server can refuse a decompression bomb
+    before allocating it; None for other formats or an unreadable header (the decoder then has its own limit)."""
+    if data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) >= 24 and data[12:16] == b"IHDR":
+        return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+    if data[:2] != b"\xff\xd8":
+        return None
+    at = 2
+    while at + 9 < len(data):
+        if data[at] != 0xFF:
+            return None
+        marker = data[at + 1]
+        if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:  # markers without a length
+            at += 2
+            continue
+        length = int.from_bytes(data[at + 2 : at + 4], "big")
+        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):  # start of frame: the image's size
+            height = int.from_bytes(data[at + 5 : at + 7], "big")
+            width = int.from_bytes(data[at + 7 : at + 9], "big")
+            return width, height
+        at += 2 + length
+    return None

@@ -184,8 +184,11 @@ def optimize(
     styles: list[np.ndarray],
     settings: OptimizeSettings | None = None,
     progress: bool = True,
+    on_progress: Callable[[int, int], None] | None = None,
 ) -> OptimizeResult:
-    """Stylise ``content`` (H×W×3 RGB 0–255) with ``styles``; the result's long side is ``settings.size``."""
+    """Stylise ``content`` (H×W×3 RGB 0–255) with ``styles``; the result's long side is ``settings.size``.
+
+    ``on_progress(done, total)`` is called after every iteration (the server's jobs report it)."""
     settings = settings or OptimizeSettings()
     preflight(model, content, styles, settings)
     weights: LossWeights = model.weights(settings.content_weight, settings.style_weight, settings.tv_weight)
@@ -200,7 +203,8 @@ def optimize(
     iterations = plan_iterations(settings.iters, len(sizes))
     result = OptimizeResult(image=content)
     current = content
-    with tqdm(total=sum(iterations), unit="it", disable=not progress, dynamic_ncols=True) as bar:
+    total, done = sum(iterations), [0]  # done: iterations so far (the bar's own count stays 0 when it is off)
+    with tqdm(total=total, unit="it", disable=not progress, dynamic_ncols=True) as bar:
         for index, (long_side, iters) in enumerate(zip(sizes, iterations, strict=True)):
             scaled_content = resize_long_side(content, long_side)
             style_side = max(1, round(long_side * settings.style_scale))
@@ -227,6 +231,9 @@ def optimize(
                 )
                 bar.set_postfix(loss=f"{evaluation.loss:.4g}", style=f"{evaluation.style:.3g}", refresh=False)
                 bar.update(1)
+                done[0] += 1
+                if on_progress:
+                    on_progress(done[0], total)
 
             def evaluate(image: np.ndarray, targets=targets) -> Evaluation:
                 return model.evaluate(image, targets, weights)
@@ -236,7 +243,10 @@ def optimize(
                 x = run_lbfgs(evaluate, x, iters, on_step)
             else:
                 x = run_adam(evaluate, x, iters, on_step, settings.learning_rate)
-            bar.update(sum(iterations[: index + 1]) - bar.n)  # L-BFGS may stop early; keep the bar honest
+            done[0] = sum(iterations[: index + 1])  # L-BFGS may stop early; keep the bar honest
+            bar.update(done[0] - bar.n)
+            if on_progress:
+                on_progress(done[0], total)
             current = to_hwc(x)
 
     image = current
