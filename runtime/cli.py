@@ -142,6 +142,19 @@ def _add_export(commands) -> None:
     )  # fmt: skip
     precision.add_argument("--side", type=positive_int, default=640, help="long side measured at (default 640)")
     precision.set_defaults(run=_run_export_precision)
+    triton = kinds.add_parser(
+        "triton",
+        help="a Triton Inference Server model repository of the shipped models (needs the serve extra)",
+        description="Write DIR/<model>/config.pbtxt and DIR/<model>/1/model.onnx for each shipped net (and its fp16 "
+        "variant as <model>-fp16) and loss graph, for Triton's ONNX Runtime backend. Serve with: "
+        "tritonserver --model-repository DIR",
+    )
+    triton.add_argument("folder", type=Path, help="model repository folder (created if missing)")
+    triton.add_argument("--models", nargs="+", metavar="NAME", help="only these shipped models (default: all)")
+    triton.add_argument("--max-batch-size", type=int, default=8, help="for the nets; 0 turns batching off")
+    triton.add_argument("--instances", type=positive_int, default=1, help="instances per model (default 1)")
+    triton.add_argument("--kind", choices=("gpu", "cpu"), default="gpu", help="instance kind (default gpu)")
+    triton.set_defaults(run=_run_export_triton)
 
 
 def _export_side(function: str, command: str):
@@ -159,6 +172,17 @@ def _run_export_loss_graph(args: argparse.Namespace) -> int:
 
 def _run_export_precision(args: argparse.Namespace) -> int:
     return _export_side("precision_command", "impasto export precision")(args)
+
+
+def _run_export_triton(args: argparse.Namespace) -> int:
+    from impasto.runtime.triton import TritonOptions, export_repository
+
+    if args.max_batch_size < 0:
+        raise ImpastoError("--max-batch-size must be 0 or more")
+    options = TritonOptions(max_batch_size=args.max_batch_size, instances=args.instances, kind=args.kind)
+    for path in export_repository(args.folder, args.models, options):
+        print(f"wrote {path}/")
+    return 0
 
 
 def _add_train(commands) -> None:
