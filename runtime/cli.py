@@ -20,6 +20,7 @@ from impasto.runtime.cli_args import (
     positive_int,
     session_config,
 )
+from impasto.runtime.cli_batch import add_batch
 from impasto.runtime.cli_bench import add_bench
 from impasto.runtime.cli_realtime import add_stylize, add_video, add_webcam
 from impasto.runtime.cli_serve import add_serve
@@ -264,6 +265,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_webcam(commands)
     add_bench(commands)
     add_serve(commands)
+    add_batch(commands)
     _add_train(commands)
     _add_export(commands)
     _add_models(commands)
