@@ -36,7 +36,8 @@ class BatchReport:
     total: int
     skipped: int
     done: int
-    seconds: float
+    seconds: float  # all of it, Ray's start included
+    processing_seconds: float = 0.0  # from the first image handed out to the last written
 
     @property
     def images_per_second(self) -> float:
@@ -109,6 +110,7 @@ def run_batch(inputs_dir: Path, outputs_dir: Path, settings: BatchSettings, quie
         threads = settings.session.threads or max(1, cpus // actors)
         session = settings.session.with_(threads=threads)
         items = [{"input": str(i), "output": str(o)} for i, o in zip(inputs, outputs, strict=True)]
+        processing_began = time.perf_counter()
         dataset = ray.data.from_items(items, override_num_blocks=min(len(items), actors * 4)).map_batches(
             _Stylizer,
             fn_constructor_args=(settings.model, session, settings.precision, settings.size, settings.preserve_color),
@@ -116,10 +118,11 @@ def run_batch(inputs_dir: Path, outputs_dir: Path, settings: BatchSettings, quie
             num_cpus=0 if gpus else threads,
         )  # fmt: skip
         done = sum(len(batch["output"]) for batch in dataset.iter_batches(batch_size=None))
+        processing = time.perf_counter() - processing_began
     except ray.exceptions.RayError as error:
         cause = getattr(error, "cause", None) or error
         raise ImpastoError(f"batch failed: {str(cause).strip().splitlines()[-1][:300]}") from error
     finally:
         if started_here:
             ray.shutdown()
-    return BatchReport(total, skipped, done, time.perf_counter() - began)
+    return BatchReport(total, skipped, done, time.perf_counter() - began, processing)

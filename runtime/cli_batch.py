@@ -42,6 +42,7 @@ def _run_batch(args: argparse.Namespace) -> int:
     report = run_batch(args.inputs, args.outputs, settings, quiet=args.quiet)
     print(
         f"{report.done} stylised, {report.skipped} already done, of {report.total}, into {args.outputs} "
-        f"({report.images_per_second:.2f} images/s)"
+        f"({report.images_per_second:.2f} images/s; {report.seconds - report.processing_seconds:.1f} s of it starting "
+        "Ray)"
     )
     return 0

@@ -258,3 +258,17 @@ def test_web_page_end_to_end_in_headless_chromium(server, tmp_path):
     artifacts.mkdir(parents=True, exist_ok=True)
     for shot in ("page.png", "live.png"):
         (artifacts / f"serve-{shot}").write_bytes((tmp_path / shot).read_bytes())
+
+
+def test_time_limit_and_job_limit_answer_with_json_and_the_server_stays_up():
+    with serving("--timeout", "0.001", "--max-jobs", "1") as (base, _):
+        slow = httpx.post(f"{base}/v1/stylize", params={"size": 512}, content=PHOTO.read_bytes())
+        assert slow.status_code == 504 and _error(slow)["kind"] == "timeout"
+        files = {"content": ("c.png", PHOTO.read_bytes()), "style": ("s.png", PHOTO.read_bytes())}
+        first = httpx.post(f"{base}/v1/jobs", data={"size": "64", "iters": "400"}, files=files)
+        second = httpx.post(f"{base}/v1/jobs", data={"size": "64", "iters": "400"}, files=files)
+        assert first.status_code == 202, first.text
+        assert second.status_code == 503 and _error(second)["kind"] == "too_many_jobs"
+        assert second.headers["retry-after"]
+        assert httpx.get(f"{base}/healthz").json()["status"] == "ok"
+        assert httpx.get(f"{base}/v1/jobs/{first.json()['id']}").json()["state"] in ("queued", "running", "done")
