@@ -141,6 +141,8 @@ import impasto.runtime.stylize, impasto.runtime.video, impasto.runtime.webcam, i
 assert main(["stylize", "--size", "64", "-o", {str(tmp_path / "cat.jpg")!r}, "--quiet"]) == 0
 assert main(["bench", "great-wave-light", "--sizes", "32x48", "--runs", "2", "--warmup", "1", "--providers", "cpu",
              "--json", {str(tmp_path / "b.json")!r}, "--plot", {str(tmp_path / "b.png")!r}, "--quiet"]) == 0
+import impasto.runtime.server, impasto.runtime.batch, impasto.runtime.triton
+assert main(["export", "triton", {str(tmp_path / "repo")!r}, "--models", "great-wave-light"]) == 0
 loaded = sorted(m for m in sys.modules if m == "torch" or m.startswith("torch."))
 assert not loaded, loaded
 print("OK")
