@@ -91,8 +91,9 @@ class Slots:
         self._semaphore: asyncio.Semaphore | None = None
         self.waiting = 0
 
-    async def run(self, work):
-        """``work()`` on a worker thread, once a slot is free; 503 when the queue is full, 504 past the limit."""
+    def admit(self) -> None:
+        """503 now if a request would have to be turned away; called before an upload is read, so a full server
+        does not buffer bodies it will refuse."""
         if self._semaphore is None:
             self._semaphore = asyncio.Semaphore(self.settings.slots)
         if self._semaphore.locked() and self.waiting >= self.settings.queue:
@@ -100,6 +101,10 @@ class Slots:
                 503, "overloaded", f"all {self.settings.slots} slots busy and {self.waiting} requests waiting; retry",
                 {"Retry-After": str(self.settings.retry_after_s)},
             )  # fmt: skip
+
+    async def run(self, work):
+        """``work()`` on a worker thread, once a slot is free; 503 when the queue is full, 504 past the limit."""
+        self.admit()
         self.waiting += 1
         self.metrics.queue_depth.set(self.waiting)
         try:
@@ -286,6 +291,7 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
 
     @app.post("/v1/stylize")
     async def stylize(request: Request) -> Response:
+        slots.admit()
         images, params = await upload_and_params(request, ("image",))
         model = pool.get(params.get("model"))
         size = _option(params, "size", int, None, 16, settings.max_size)
@@ -299,6 +305,9 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
     async def submit_job(request: Request) -> dict:
         from impasto.runtime.optimize import OptimizeSettings
 
+        if job_queue().pending() >= settings.max_jobs:
+            raise ApiError(503, "too_many_jobs", f"{settings.max_jobs} jobs are already waiting or running",
+                           {"Retry-After": "30"})  # fmt: skip
         images, params = await upload_and_params(request, ("content", "style"))
         content = await asyncio.to_thread(decode, images.get("content"), "content")
         style = await asyncio.to_thread(decode, images.get("style"), "style")
