@@ -34,7 +34,6 @@ from onnxruntime.transformers.onnx_model import OnnxModel
 from impasto.runtime.images import read_image, resize_long_side, write_atomic
 from impasto.runtime.transformer_model import TransformerModel
 
-PRECISIONS = ("fp16", "int8")
 PSNR_GOAL_DB = 30.0
 FP16_KEEP = ["InstanceNormalization"]
 INT8_SETTINGS = {
@@ -69,7 +68,7 @@ def to_fp16(model: onnx.ModelProto) -> onnx.ModelProto:
 
 
 class _Photos(CalibrationDataReader):
-    """The calibration photos, one batch each, at the long side the variant is measured at."""
+    """The calibration photos for onnxruntime's calibrator, one batch of one each, scaled to ``side``."""
 
     def __init__(self, photos: list[Path], side: int, input_name: str) -> None:
         self._feeds = iter(

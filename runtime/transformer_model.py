@@ -45,7 +45,9 @@ class TransformerModel:
     def __init__(self, model: str | Path, config: SessionConfig | None = None, precision: str = "fp32") -> None:
         config = config or SessionConfig()
         path = resolve_transformer_path(model, precision)
-        self.session = open_session(path, config)
+        # with CUDA graphs the session that runs is opened per frame size (see run); this one, without them, reads
+        # the metadata (onnxruntime refuses a graph-capturing session whose shape arithmetic stays on the CPU)
+        self.session = open_session(path, config.with_(cuda_graph=False) if config.cuda_graph else config)
         meta = metadata(self.session)
         kind = meta.get("impasto.kind")
         if kind != TRANSFORMER_KIND:
