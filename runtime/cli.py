@@ -67,7 +67,7 @@ def _add_optimize(commands) -> None:
     )
     parser.add_argument("--pooling", choices=("avg", "max"), help="shorthand for --model vgg16-avg / vgg16-max")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
-    add_session_options(parser)
+    add_session_options(parser, cuda_graph=False)  # each scale has its own size; the nets' commands take graphs
     parser.set_defaults(run=_run_optimize)
 
 
