@@ -235,7 +235,13 @@ def test_web_page_end_to_end_in_headless_chromium(server, tmp_path):
     photo = tmp_path / "generated.png"
     gradient = np.linspace(0, 255, 200 * 300 * 3).reshape(200, 300, 3).astype(np.uint8)
     cv2.imwrite(str(photo), gradient)
-    args = ["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream", "--no-sandbox"]
+    args = [
+        "--use-fake-ui-for-media-stream",
+        "--use-fake-device-for-media-stream",
+        "--no-sandbox",
+        "--disable-dev-shm-usage",
+        "--disable-gpu",
+    ]  # containers: small /dev/shm, no GPU
     with playwright_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=_chromium(), args=args, headless=True)
         page = browser.new_page()
