@@ -18,7 +18,6 @@ import argparse
 import json
 import os
 import sys
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -27,6 +26,7 @@ import torch
 from onnx import numpy_helper
 
 from impasto.export.transformer import Architecture, TransformerNet
+from impasto.runtime.bench import time_steps
 
 WEIGHT_PREFIX = "net."  # ClampedNet wraps the TransformerNet as .net
 
@@ -130,16 +130,8 @@ def net_step(net: TransformerNet, size: tuple[int, int], device: str, half: bool
 
 
 def time_step(step, size: tuple[int, int], runs: int, warmup: int) -> dict:
-    began = time.perf_counter()
-    step()
-    first = (time.perf_counter() - began) * 1000
-    for _ in range(warmup):
-        step()
-    times = []
-    for _ in range(runs):
-        began = time.perf_counter()
-        step()
-        times.append((time.perf_counter() - began) * 1000)
+    """The bench's own timing loop, so both engines are timed the same way."""
+    first, times = time_steps(step, runs, warmup)
     return {"height": size[0], "width": size[1], "first_run_ms": first, "times_ms": times}
 
 

@@ -156,7 +156,7 @@ def _modes(provider: str, modes: list[str]) -> list[str]:
     return [m for m in modes if m != "cudagraph" or provider == "cuda"]
 
 
-def _time_steps(step: Callable[[], object], runs: int, warmup: int) -> tuple[float, list[float]]:
+def time_steps(step: Callable[[], object], runs: int, warmup: int) -> tuple[float, list[float]]:
     """(first call's ms, timed calls' ms) after ``warmup`` untimed calls."""
     began = time.perf_counter()
     step()
@@ -187,7 +187,7 @@ def measure(
     rss_before = rss_mb()
     peak_known = reset_peak_rss()
     try:
-        static, outputs = None, None
+        static, outputs, probe_feeds = None, None, None
         if mode == "cudagraph":  # capture needs every node on the GPU: fixed shapes fold the shape arithmetic away
             config = config.with_(cuda_graph=True)
             probe = open_session(target.path, SessionConfig(optimization="disable"))
@@ -198,7 +198,7 @@ def measure(
         began = time.perf_counter()
         session = open_session(target.path, config, static)
         result.session_ms = (time.perf_counter() - began) * 1000
-        feeds = make_feeds(target, session, size)
+        feeds = probe_feeds if static else make_feeds(target, session, size)
         if mode == "host":
             step = partial(session.run, None, feeds)
         else:
@@ -206,7 +206,7 @@ def measure(
             bound = BoundRunner(session, config.device, output_like_input=like_input, output_shapes=outputs)
             bound.load(feeds)
             step = bound.run_on_device
-        first, result.times_ms = _time_steps(step, runs, warmup)
+        first, result.times_ms = time_steps(step, runs, warmup)
         result.first_run_ms = result.session_ms + first
         result.peak_rss_mb = peak_rss_mb() if peak_known else None
         result.rss_growth_mb = result.peak_rss_mb - rss_before if peak_known else None

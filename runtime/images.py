@@ -172,6 +172,15 @@ def check_output_path(path: str | Path, suffixes=WRITABLE_SUFFIXES, kind: str = 
     return path
 
 
+def make_folder(folder: Path) -> Path:
+    """Create ``folder`` (and its parents) or say in one line why not."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise ImpastoError(f"{folder}: cannot create this folder ({error.strerror})") from error
+    return folder
+
+
 def encode_image(image: np.ndarray, suffix: str) -> bytes:
     pixels = np.clip(np.rint(image), 0, 255).astype(np.uint8)[:, :, ::-1]
     params = [cv2.IMWRITE_JPEG_QUALITY, 95] if suffix.lower() in (".jpg", ".jpeg") else []

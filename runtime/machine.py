@@ -60,24 +60,31 @@ def cpu_description() -> dict:
     }
 
 
-@cache
-def gpu_description() -> dict | None:
-    """The first NVIDIA GPU, from nvidia-smi (there is no torch here to ask)."""
+def _nvidia_smi(query: str) -> list[str] | None:
+    """Lines of an ``nvidia-smi --query-…`` in CSV without header (None without a working nvidia-smi)."""
     if not shutil.which("nvidia-smi"):
         return None
     try:
         out = subprocess.run(
-            ["nvidia-smi", "--query-gpu=name,memory.total,driver_version", "--format=csv,noheader"],
-            capture_output=True, text=True, timeout=20, check=True,
-        ).stdout.strip().splitlines()  # fmt: skip
+            ["nvidia-smi", query, "--format=csv,noheader,nounits"], capture_output=True, text=True, timeout=20,
+            check=True,
+        ).stdout  # fmt: skip
     except (OSError, subprocess.SubprocessError):
         return None
-    if not out:
+    return out.strip().splitlines()
+
+
+@cache
+def gpu_description() -> dict | None:
+    """The first NVIDIA GPU, from nvidia-smi (there is no torch here to ask)."""
+    lines = _nvidia_smi("--query-gpu=name,memory.total,driver_version")
+    if not lines:
         return None
-    name, memory, driver = (part.strip() for part in out[0].split(","))
+    name, memory, driver = (part.strip() for part in lines[0].split(","))
     peaks = next((peak for key, peak in GPU_PEAK_TFLOPS.items() if key in name), (None, None))
     return {
-        "name": name, "memory": memory, "driver": driver, "peak_fp32_tflops": peaks[0], "peak_fp16_tflops": peaks[1],
+        "name": name, "memory": f"{memory} MiB", "driver": driver, "peak_fp32_tflops": peaks[0],
+        "peak_fp16_tflops": peaks[1],
     }  # fmt: skip
 
 
@@ -105,39 +112,31 @@ def reset_peak_rss() -> bool:
         return False
 
 
-def peak_rss_mb() -> float:
-    """This process's resident-set high-water mark since the last reset (since start where none works)."""
+def _status_mb(key: str) -> float | None:
+    """A memory line of /proc/self/status (``VmRSS``, ``VmHWM``) in MB; None where there is none."""
     try:
         for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
+            if line.startswith(f"{key}:"):
                 return int(line.split()[1]) / 1024
     except OSError:
         pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return None
+
+
+def peak_rss_mb() -> float:
+    """This process's resident-set high-water mark since the last reset (since start where none works)."""
+    peak = _status_mb("VmHWM")
+    return peak if peak is not None else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def rss_mb() -> float:
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return peak_rss_mb()
+    current = _status_mb("VmRSS")
+    return current if current is not None else peak_rss_mb()
 
 
 def gpu_memory_mb() -> float | None:
     """GPU memory this process holds (onnxruntime's arena keeps its high-water mark, so this is its peak)."""
-    if not shutil.which("nvidia-smi"):
-        return None
-    try:
-        out = subprocess.run(
-            ["nvidia-smi", "--query-compute-apps=pid,used_memory", "--format=csv,noheader,nounits"],
-            capture_output=True, text=True, timeout=20, check=True,
-        ).stdout  # fmt: skip
-    except (OSError, subprocess.SubprocessError):
-        return None
-    for line in out.strip().splitlines():
+    for line in _nvidia_smi("--query-compute-apps=pid,used_memory") or []:
         pid, _, used = line.partition(",")
         if pid.strip() == str(os.getpid()):
             return float(used)

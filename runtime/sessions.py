@@ -183,8 +183,11 @@ def optimized_cache_path(path: Path, config: SessionConfig) -> Path:
     return Path(config.cache_dir) / f"{path.stem}.{key.hexdigest()[:16]}.onnx"
 
 
-def _model_source(path: Path, config: SessionConfig, options: ort.SessionOptions) -> tuple[Path, Path | None]:
-    """The file to load and, when the optimised graph is being written this time, where it goes when done.
+def _model_source(
+    path: Path, config: SessionConfig, options: ort.SessionOptions
+) -> tuple[Path, tuple[Path, Path] | None]:
+    """The file to load and, when the optimised graph is being written this time, (where onnxruntime writes it,
+    where it goes when done).
 
     TensorRT and OpenVINO compile the graph themselves (TensorRT has its own engine cache), so only the CPU and
     CUDA providers use the optimised-graph cache.
@@ -201,7 +204,7 @@ def _model_source(path: Path, config: SessionConfig, options: ort.SessionOptions
     # weights kept outside the model file (the loss graphs) are written beside the copy, under its final name
     options.add_session_config_entry("session.optimized_model_external_initializers_file_name", f"{cached.name}.data")
     options.add_session_config_entry("session.optimized_model_external_initializers_min_size_in_bytes", "1024")
-    return path, pending
+    return path, (pending, cached)
 
 
 def image_input_names(path: Path) -> list[str]:
@@ -250,17 +253,17 @@ def open_session(
     image_inputs = image_input_names(path) if config.provider == "tensorrt" and config.trt_profile else None
     providers = provider_list(config, image_inputs)
     options = session_options(config)
-    source, pending = (path, None) if static_shapes else _model_source(path, config, options)
+    source, writing = (path, None) if static_shapes else _model_source(path, config, options)
     try:
         model = static_shape_model(path, static_shapes) if static_shapes else str(source)
         session = ort.InferenceSession(model, options, providers=providers)
     except Exception as error:  # onnxruntime raises its own exception types, one per failure kind
-        if pending:
-            pending.unlink(missing_ok=True)
+        if writing:
+            writing[0].unlink(missing_ok=True)
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise ImpastoError(f"{path}: not a loadable ONNX model ({reason[:200]})") from error
-    if pending and pending.is_file():
-        pending.replace(optimized_cache_path(path, config))
+    if writing and writing[0].is_file():
+        writing[0].replace(writing[1])
     return session
 
 

@@ -16,7 +16,14 @@ from tqdm import tqdm
 
 from impasto.runtime.color import restore_chroma
 from impasto.runtime.errors import ImpastoError
-from impasto.runtime.images import WRITABLE_SUFFIXES, check_output_path, read_image, resize_long_side, write_image
+from impasto.runtime.images import (
+    WRITABLE_SUFFIXES,
+    check_output_path,
+    make_folder,
+    read_image,
+    resize_long_side,
+    write_image,
+)
 from impasto.runtime.tiling import DEFAULT_OVERLAP, DEFAULT_TILE, stylize_large, tile_count
 from impasto.runtime.transformer_model import TransformerModel
 
@@ -60,10 +67,7 @@ def plan_outputs(inputs: list[Path], output: str | Path, model_name: str) -> lis
         return [check_output_path(output)]
     if output.exists() and not output.is_dir():
         raise ImpastoError(f"{output}: exists and is not a folder")
-    try:
-        output.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise ImpastoError(f"{output}: cannot create this folder ({error.strerror})") from error
+    make_folder(output)
     planned = []
     for path in inputs:
         suffix = path.suffix.lower() if path.suffix.lower() in WRITABLE_SUFFIXES else ".png"

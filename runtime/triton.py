@@ -17,6 +17,7 @@ from pathlib import Path
 import onnx
 
 from impasto.runtime.errors import ImpastoError
+from impasto.runtime.images import make_folder
 from impasto.runtime.manifest import read_manifest, shipped_models_dir
 
 ONNX_TO_TRITON = {
@@ -112,10 +113,7 @@ def export_repository(folder: Path, names: list[str] | None, options: TritonOpti
     for name in names or []:
         if name not in known:
             raise ImpastoError(f"no shipped model named {name!r} (shipped: {', '.join(sorted(known))})")
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise ImpastoError(f"{folder}: cannot create this folder ({error.strerror})") from error
+    make_folder(folder)
     written = []
     for entry in entries:
         if names and entry["name"] not in names:
