@@ -18,8 +18,9 @@ import cv2
 import numpy as np
 
 from impasto.runtime import GatysLossModel, OptimizeSettings, optimize, read_image, write_image
-from impasto.runtime.images import encode_image, resize, write_atomic
-from impasto.runtime.manifest import shipped_models_dir
+from impasto.runtime.core.registry import shipped_models_dir
+from impasto.runtime.media.encode import encode_image, write_atomic
+from impasto.runtime.media.resize import resize
 
 PAIRS = (
     ("chelsea.png", "great-wave.jpg"),

@@ -17,10 +17,10 @@ from pathlib import Path
 from untrained_net import export_untrained
 
 from impasto.export.cli import default_content_dir
-from impasto.export.content_crops import list_images
 from impasto.export.precision import to_int8, variant_path
-from impasto.export.training import HELD_OUT
-from impasto.runtime.cli import main as impasto
+from impasto.export.training.content_crops import list_images
+from impasto.export.training.trainer import HELD_OUT
+from impasto.runtime.cli.main import main as impasto
 
 
 def main() -> int:
@@ -37,7 +37,7 @@ def main() -> int:
         return impasto([
             "bench", "great-wave-light", str(full), str(int8), "--precision", "fp32", "int8",
             "--sizes", *args.sizes, "--runs", args.runs, "--warmup", "5", "--providers", "cpu",
-            "--json", f"{args.out}.json", "--plot", f"{args.out}.png",
+            "-o", f"{args.out}.json", "--plot", f"{args.out}.png",
         ])  # fmt: skip
 
 

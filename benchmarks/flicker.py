@@ -4,7 +4,7 @@
 
 A 48-frame clip pans and zooms slowly across a shipped photo, with a little sensor noise per frame (the noise is
 what makes per-frame stylisation flicker on a real camera). For every shipped net and blend strength, flicker is
-the warping error of ``impasto.runtime.temporal`` (mean |S_t − warp(S_t−1)| over reliably tracked pixels, 0–255);
+the warping error of ``impasto.runtime.nets.temporal`` (mean |S_t − warp(S_t−1)| over reliably tracked pixels, 0–255);
 "departure" is how far the blended frames are from the per-frame stylisation (the price of the smoothing).
 Writes a JSON and a PNG plot.
 """
@@ -19,10 +19,10 @@ import cv2
 import matplotlib
 import numpy as np
 
-from impasto.runtime.images import read_image
-from impasto.runtime.manifest import shipped_models_dir
-from impasto.runtime.temporal import TemporalBlender, warping_error
-from impasto.runtime.transformer_model import TransformerModel, transformer_names
+from impasto.runtime.core.registry import TRANSFORMER, names, shipped_models_dir
+from impasto.runtime.media.decode import read_image
+from impasto.runtime.nets.temporal import TemporalBlender, warping_error
+from impasto.runtime.nets.transformer import TransformerModel
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -55,7 +55,7 @@ def main() -> None:
     args = parser.parse_args()
     clip = make_clip(read_image(shipped_models_dir() / "images" / args.photo))
     results = {"clip": f"{args.photo}, 48 frames 320x240, slow zoom+pan, noise sigma 4", "models": {}}
-    for name in transformer_names():
+    for name in names(TRANSFORMER):
         model = TransformerModel(name)
         plain = [model.stylize(frame) for frame in clip]
         rows = {}

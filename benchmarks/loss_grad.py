@@ -23,13 +23,15 @@ import numpy as np
 import onnxruntime as ort
 import torch
 
-from impasto.export.losses import StyleTransferLoss
-from impasto.export.vgg import VGGFeatures
-from impasto.export.weights import resolve_vgg16_weights
-from impasto.runtime.images import read_image, resize_long_side
-from impasto.runtime.loss_model import GatysLossModel, blend_targets, to_nchw
-from impasto.runtime.manifest import shipped_models_dir
-from impasto.runtime.sessions import SessionConfig, session_options
+from impasto.export.lossgraph.losses import StyleTransferLoss
+from impasto.export.lossgraph.vgg import VGGFeatures
+from impasto.export.lossgraph.weights import resolve_vgg16_weights
+from impasto.runtime.core.registry import shipped_models_dir
+from impasto.runtime.core.session_config import SessionConfig
+from impasto.runtime.core.sessions import session_options
+from impasto.runtime.gatys.loss_model import GatysLossModel, blend_targets, to_nchw
+from impasto.runtime.media.decode import read_image
+from impasto.runtime.media.resize import resize_long_side
 
 RUNS = {256: 7, 512: 5, 1024: 3}
 

@@ -20,14 +20,15 @@ from pathlib import Path
 PYTORCH_REFERENCE = """
 import resource, sys
 import numpy as np, torch
-from impasto.export.losses import StyleTransferLoss
-from impasto.export.vgg import VGGFeatures
-from impasto.export.weights import resolve_vgg16_weights
-from impasto.runtime.images import read_image, resize_long_side
-from impasto.runtime.loss_model import to_nchw
-from impasto.runtime.optimize import run_lbfgs
-from impasto.runtime.manifest import shipped_models_dir
-from impasto.export.losses import FeatureTargets
+from impasto.export.lossgraph.losses import StyleTransferLoss
+from impasto.export.lossgraph.vgg import VGGFeatures
+from impasto.export.lossgraph.weights import resolve_vgg16_weights
+from impasto.runtime.media.decode import read_image
+from impasto.runtime.media.resize import resize_long_side
+from impasto.runtime.gatys.loss_model import to_nchw
+from impasto.runtime.gatys.optimize import run_lbfgs
+from impasto.runtime.core.registry import shipped_models_dir
+from impasto.export.lossgraph.losses import FeatureTargets
 size, iters = int(sys.argv[1]), int(sys.argv[2])
 weights = resolve_vgg16_weights(allow_download=False)
 content_layers, style_layers = ["relu4_2"], ["relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"]
@@ -52,7 +53,7 @@ print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 
 RUNTIME = """
 import resource, sys
-from impasto.runtime.cli import main
+from impasto.runtime.cli.main import main
 code = main(sys.argv[1:])
 assert code == 0, code
 print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)

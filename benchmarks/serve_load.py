@@ -23,10 +23,11 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from test_serve import serving  # noqa: E402  (the tests' way of starting a server, as a user would)
 
-from impasto.runtime.images import decode_image, encode_image, resize_long_side  # noqa: E402
-from impasto.runtime.manifest import shipped_models_dir  # noqa: E402
-from impasto.runtime.stylize import StylizeSettings, stylize_image  # noqa: E402
-from impasto.runtime.transformer_model import TransformerModel  # noqa: E402
+from impasto.runtime.core.registry import shipped_models_dir  # noqa: E402
+from impasto.runtime.media.decode import decode_image
+from impasto.runtime.media.encode import encode_image
+from impasto.runtime.media.resize import resize_long_side  # noqa: E402
+from impasto.runtime.nets.stylizer import Stylizer  # noqa: E402
 
 NET = "great-wave-light"
 
@@ -41,12 +42,10 @@ def _summary(latencies: list[float], seconds: float, statuses: list[int]) -> dic
 
 
 def direct(body: bytes, requests: int) -> dict:
-    model = TransformerModel(NET)
-    settings = StylizeSettings(512, False)
+    stylizer = Stylizer(NET)
 
     def one() -> None:
-        image = resize_long_side(decode_image(body, "photo"), 512)
-        encode_image(stylize_image(model, image, settings), ".png")
+        encode_image(stylizer.stylize(decode_image(body, "photo"), size=512), ".png")
 
     one()
     latencies = []

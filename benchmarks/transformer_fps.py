@@ -25,12 +25,12 @@ import numpy as np
 import torch
 from untrained_net import export_untrained
 
-from impasto.export.transformer import build, multiply_adds
-from impasto.runtime.images import read_image
-from impasto.runtime.manifest import shipped_models_dir
-from impasto.runtime.sessions import SessionConfig
-from impasto.runtime.transformer_model import TransformerModel, transformer_names
-from impasto.runtime.webcam import WebcamSettings, run_webcam
+from impasto.export.training.transformer import build, multiply_adds
+from impasto.runtime.core.registry import TRANSFORMER, names, shipped_models_dir
+from impasto.runtime.core.session_config import SessionConfig
+from impasto.runtime.media.decode import read_image
+from impasto.runtime.nets.transformer import TransformerModel
+from impasto.runtime.nets.webcam import WebcamSettings, run_webcam
 
 SIZES = ((320, 240), (640, 480), (1280, 720))
 
@@ -52,7 +52,7 @@ def _fps(step, min_runs: int = 7, min_seconds: float = 4.0) -> float:
 
 def _onnx_model(architecture: str, folder: Path) -> tuple[str, str]:
     """A shipped model of this architecture, else a fresh export; returns (path or name, where it came from)."""
-    for name in transformer_names():
+    for name in names(TRANSFORMER):
         if name.endswith(f"-{architecture}"):
             return name, f"shipped {name}"
     path = folder / f"untrained-{architecture}.onnx"
@@ -62,7 +62,7 @@ def _onnx_model(architecture: str, folder: Path) -> tuple[str, str]:
 
 def _webcam_pipeline_fps(threads: int) -> dict:
     """`impasto webcam --source clip --no-window --size 640` end to end: decode, stylise, hand over, in threads."""
-    light = next((name for name in transformer_names() if name.endswith("-light")), None)
+    light = next((name for name in names(TRANSFORMER) if name.endswith("-light")), None)
     if light is None:
         return {"fps": None, "note": "no light net shipped"}
     photo = read_image(shipped_models_dir() / "images" / "astronaut.png")

@@ -21,13 +21,15 @@ import matplotlib
 import numpy as np
 import torch
 
-from impasto.export.perceptual import PerceptualLoss
-from impasto.export.weights import resolve_vgg16_weights
-from impasto.runtime.images import read_image, resize_long_side, write_atomic
-from impasto.runtime.loss_model import Evaluation, to_nchw
-from impasto.runtime.manifest import MANIFEST, read_manifest, shipped_models_dir
-from impasto.runtime.optimize import run_lbfgs
-from impasto.runtime.transformer_model import TransformerModel, transformer_names
+from impasto.export.lossgraph.weights import resolve_vgg16_weights
+from impasto.export.training.perceptual import PerceptualLoss
+from impasto.runtime.core.registry import MANIFEST, TRANSFORMER, names, read_manifest, shipped_models_dir
+from impasto.runtime.gatys.loss_model import Evaluation, to_nchw
+from impasto.runtime.gatys.optimize import run_lbfgs
+from impasto.runtime.media.decode import read_image
+from impasto.runtime.media.encode import write_atomic
+from impasto.runtime.media.resize import resize_long_side
+from impasto.runtime.nets.transformer import TransformerModel
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -134,7 +136,7 @@ def main() -> None:
     # models measured by an earlier run at the same size are kept, so the nets can be measured as they are trained
     earlier = json.loads(args.json.read_text()) if args.json.is_file() else {}
     results = earlier.get("results", {}) if earlier.get("size") == args.size else {}
-    for name in args.models or transformer_names():
+    for name in args.models or names(TRANSFORMER):
         trained_on = json.loads(TransformerModel(name).metadata["impasto.trained_on"])
         assert not any(Path(t).stem in photos for t in trained_on), f"{name} was trained on a test photo"
         results[name] = {**results.get(name, {}), **evaluate_model(name, photos, vgg_weights)}

@@ -15,9 +15,11 @@ from pathlib import Path
 import numpy as np
 from comparison_sheet import CELL, labelled_cell
 
-from impasto.runtime.images import encode_image, read_image, resize_long_side, write_atomic
-from impasto.runtime.manifest import shipped_models_dir
-from impasto.runtime.transformer_model import TransformerModel, transformer_names
+from impasto.runtime.core.registry import TRANSFORMER, names, shipped_models_dir
+from impasto.runtime.media.decode import read_image
+from impasto.runtime.media.encode import encode_image, write_atomic
+from impasto.runtime.media.resize import resize_long_side
+from impasto.runtime.nets.transformer import TransformerModel
 
 PHOTOS = ("chelsea.png", "astronaut.png", "coffee.png")
 
@@ -28,7 +30,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("benchmarks/transformer_sheet.jpg"))
     args = parser.parse_args()
     images = shipped_models_dir() / "images"
-    models = [TransformerModel(name) for name in transformer_names()]
+    models = [TransformerModel(name) for name in names(TRANSFORMER)]
     header = [np.full((CELL + 28, CELL, 3), 255, np.uint8)]
     for model in models:
         style = model.metadata["impasto.style"]

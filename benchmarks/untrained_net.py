@@ -11,8 +11,8 @@ from pathlib import Path
 
 import torch
 
-from impasto.export.transformer import ARCHITECTURES, build
-from impasto.export.transformer_export import export_transformer
+from impasto.export.training.transformer import ARCHITECTURES, build
+from impasto.export.training.transformer_export import export_transformer
 
 
 def export_untrained(architecture: str, path: Path) -> list[Path]:

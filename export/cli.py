@@ -9,11 +9,12 @@ from pathlib import Path
 
 import onnx
 
-from impasto.export.onnx_export import LossGraphSpec, export_loss_graphs
-from impasto.export.weights import WeightsUnavailable, resolve_vgg16_weights
-from impasto.runtime.errors import ImpastoError
-from impasto.runtime.images import read_image, write_atomic
-from impasto.runtime.manifest import MANIFEST, read_manifest, sha256_file
+from impasto.export.lossgraph.onnx_export import LossGraphSpec, export_loss_graphs
+from impasto.export.lossgraph.weights import WeightsUnavailable, resolve_vgg16_weights
+from impasto.runtime.core.errors import ImpastoError
+from impasto.runtime.core.registry import MANIFEST, onnx_metadata, read_manifest, sha256_file
+from impasto.runtime.media.decode import read_image
+from impasto.runtime.media.encode import write_atomic
 
 
 def _referenced_files(path: Path) -> list[str]:
@@ -25,13 +26,9 @@ def _referenced_files(path: Path) -> list[str]:
     return [path.name, *sorted(locations)]
 
 
-def _onnx_metadata(path: Path) -> dict[str, str]:
-    return {p.key: p.value for p in onnx.load(str(path), load_external_data=False).metadata_props}
-
-
 def manifest_entry(features: Path, loss: Path) -> dict:
     """A manifest record built from the loss graph's own metadata (the single source of these facts)."""
-    meta = _onnx_metadata(loss)
+    meta = onnx_metadata(loss)
     files = sorted(set(_referenced_files(features)) | set(_referenced_files(loss)))
     return {
         "name": meta["impasto.name"],
@@ -68,10 +65,10 @@ def export_loss_graph_command(args: argparse.Namespace) -> int:
             raise ImpastoError(str(error)) from error
         name = f"{args.name}-{pooling}"
         print(f"exporting {name} …", file=sys.stderr)
-        pair = export_loss_graphs(weights, spec, args.out, name)
+        pair = export_loss_graphs(weights, spec, args.output, name)
         entries.append(manifest_entry(pair.features, pair.loss))
         print(f"wrote {pair.features} and {pair.loss}")
-    update_manifest(args.out, entries)
+    update_manifest(Path(args.output), entries)
     return 0
 
 
@@ -79,7 +76,7 @@ def transformer_manifest_entry(
     fp32: Path, variants: dict[str, Path] | None = None, quality: dict | None = None
 ) -> dict:
     """A manifest record for a transformer net, built from its own metadata; ``variants``: precision → file."""
-    meta = _onnx_metadata(fp32)
+    meta = onnx_metadata(fp32)
     architecture = json.loads(meta["impasto.architecture"])["name"]
     files = {"fp32": fp32, **(variants or {})}
     entry = {
@@ -95,22 +92,11 @@ def transformer_manifest_entry(
     return entry
 
 
-def default_content_dir() -> Path:
-    """The shared test photos beside the repository, as this project's environment provides them."""
-    for candidate in (
-        Path.cwd() / "../shared/images/content",
-        Path(__file__).resolve().parents[2] / "shared/images/content",
-    ):
-        if candidate.is_dir():
-            return candidate.resolve()
-    raise ImpastoError("no default folder of content photos here; name one with --content-dir")
-
-
 def train_command(args: argparse.Namespace) -> int:
     import torch
 
-    from impasto.export.content_crops import list_images
-    from impasto.export.training import HELD_OUT, Trainer, TrainSettings
+    from impasto.export.training.content_crops import list_images
+    from impasto.export.training.trainer import HELD_OUT, Trainer, TrainSettings
 
     style = Path(args.style)
     if not style.is_file():
@@ -120,8 +106,8 @@ def train_command(args: argparse.Namespace) -> int:
     if device == "cuda" and not torch.cuda.is_available():
         raise ImpastoError("--device cuda: torch sees no CUDA GPU here")
     settings = TrainSettings(
-        name=name, style=str(style), content_dir=str(args.content_dir or default_content_dir()),
-        work_dir=str(args.work or Path("runs") / name), out_dir=str(args.out),
+        name=name, style=str(style), content_dir=str(args.content_dir),
+        work_dir=str(args.work or Path("runs") / name), out_dir=str(args.output),
         exclude=list(HELD_OUT if args.exclude is None else args.exclude), architecture=args.architecture,
         size=args.size, style_size=args.style_size, batch_size=args.batch_size, iterations=args.iterations,
         learning_rate=args.learning_rate, content_weight=args.content_weight, style_weight=args.style_weight,
@@ -136,7 +122,7 @@ def train_command(args: argparse.Namespace) -> int:
         raise ImpastoError(str(error)) from error
     result = Trainer(settings, weights).run(quiet=args.quiet)
     fp32, fp16 = result.onnx_files
-    update_manifest(Path(args.out), [transformer_manifest_entry(fp32, {"fp16": fp16})])
+    update_manifest(Path(args.output), [transformer_manifest_entry(fp32, {"fp16": fp16})])
     last = result.history[-1]
     print(f"wrote {fp32} and {fp16} (step {last['step']}: content {last['content']:.4g}, style {last['style']:.4g})")
     return 0
@@ -144,14 +130,15 @@ def train_command(args: argparse.Namespace) -> int:
 
 def precision_command(args: argparse.Namespace) -> int:
     """Make the fp16/int8 variants of a transformer net, keep those within the PSNR goal, record them."""
-    from impasto.export.content_crops import list_images
     from impasto.export.precision import PSNR_GOAL_DB, make_variant
-    from impasto.export.training import HELD_OUT
-    from impasto.runtime.transformer_model import TransformerModel, resolve_transformer_path
+    from impasto.export.training.content_crops import list_images
+    from impasto.export.training.trainer import HELD_OUT
+    from impasto.runtime.core.registry import TRANSFORMER, resolve
+    from impasto.runtime.nets.transformer import TransformerModel
 
-    fp32 = resolve_transformer_path(args.model)
+    fp32 = resolve(args.model, TRANSFORMER, "fp32").path
     name = TransformerModel(fp32).name  # refuses anything that is not a transformer net, in one line
-    content_dir = Path(args.content_dir) if args.content_dir else default_content_dir()
+    content_dir = Path(args.content_dir)
     held_out = list(HELD_OUT if args.held_out is None else args.held_out)
     calibration = list_images(content_dir, held_out)
     photos = [path for path in list_images(content_dir, []) if path.stem in held_out]

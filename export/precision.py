@@ -31,8 +31,10 @@ from onnxruntime.quantization.shape_inference import quant_pre_process
 from onnxruntime.transformers.float16 import convert_float_to_float16
 from onnxruntime.transformers.onnx_model import OnnxModel
 
-from impasto.runtime.images import read_image, resize_long_side, write_atomic
-from impasto.runtime.transformer_model import TransformerModel
+from impasto.runtime.media.decode import read_image
+from impasto.runtime.media.encode import write_atomic
+from impasto.runtime.media.resize import resize_long_side
+from impasto.runtime.nets.transformer import TransformerModel
 
 PSNR_GOAL_DB = 30.0
 FP16_KEEP = ["InstanceNormalization"]

@@ -25,15 +25,16 @@ import onnx
 import torch
 from onnx import numpy_helper
 
-from impasto.export.transformer import Architecture, TransformerNet
-from impasto.runtime.bench import time_steps
+from impasto.export.training.transformer import Architecture, TransformerNet
+from impasto.runtime.bench.runner import time_steps
+from impasto.runtime.core.registry import onnx_metadata
 
 WEIGHT_PREFIX = "net."  # ClampedNet wraps the TransformerNet as .net
 
 
 def load_net(path: str) -> TransformerNet:
     model = onnx.load(path)
-    meta = {prop.key: prop.value for prop in model.metadata_props}
+    meta = onnx_metadata(path)
     spec = json.loads(meta["impasto.architecture"])
     net = TransformerNet(Architecture(**{**spec, "channels": tuple(spec["channels"])}))
     state = {
@@ -63,10 +64,10 @@ class LossBaseline:
     """The loss graph's computation in PyTorch: one step is the loss and its gradient with respect to the image."""
 
     def __init__(self, path: str) -> None:
-        from impasto.export.losses import StyleTransferLoss
-        from impasto.export.vgg import VGGFeatures
-        from impasto.export.weights import resolve_vgg16_weights
-        from impasto.runtime.loss_model import GatysLossModel
+        from impasto.export.lossgraph.losses import StyleTransferLoss
+        from impasto.export.lossgraph.vgg import VGGFeatures
+        from impasto.export.lossgraph.weights import resolve_vgg16_weights
+        from impasto.runtime.gatys.loss_model import GatysLossModel
 
         self.onnx = GatysLossModel(path)
         weights = resolve_vgg16_weights(allow_download=False)
@@ -171,7 +172,7 @@ def main() -> int:
     if args.device == "cuda" and not torch.cuda.is_available():
         print(json.dumps({"error": "torch sees no CUDA GPU"}))
         return 0
-    metadata = {p.key: p.value for p in onnx.load(args.model, load_external_data=False).metadata_props}
+    metadata = onnx_metadata(args.model)
     try:
         steps = _steps(args.model, metadata.get("impasto.kind"), args.device, args.half)
     except Exception as error:  # noqa: BLE001 — reported as the baseline's rows; the bench goes on

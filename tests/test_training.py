@@ -9,16 +9,16 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 import torch
-from conftest import run_cli
+from conftest import painting, photo, run_cli
 
-from impasto.export.perceptual import STYLE_LAYERS, gram_batch
-from impasto.export.training import Trainer, TrainSettings
-from impasto.export.transformer import ARCHITECTURES, ClampedNet, build, multiply_adds
+from impasto.export.training.perceptual import STYLE_LAYERS, gram_batch
+from impasto.export.training.trainer import Trainer, TrainSettings
+from impasto.export.training.transformer import ARCHITECTURES, ClampedNet, build, multiply_adds
 
 
-def _settings(shared_images, tmp_path, name: str, **changes) -> TrainSettings:
+def _settings(content_dir, tmp_path, name: str, **changes) -> TrainSettings:
     base = TrainSettings(
-        name=name, style=str(shared_images / "styles" / "udnie.jpg"), content_dir=str(shared_images / "content"),
+        name=name, style=str(painting("udnie")), content_dir=str(content_dir),
         work_dir=str(tmp_path / name), out_dir=str(tmp_path / "out"), size=48, style_size=96, batch_size=2,
         iterations=12, learning_rate=1e-2, checkpoint_every=3, preview_every=6,
     )  # fmt: skip
@@ -26,10 +26,11 @@ def _settings(shared_images, tmp_path, name: str, **changes) -> TrainSettings:
 
 
 @pytest.fixture(scope="module")
-def trained(shared_images, offline_weights, tmp_path_factory):
-    """One tiny run of 12 steps, exported; shared by the tests below."""
+def trained(content_folder, offline_weights, tmp_path_factory):
+    """One tiny run of 12 steps on the shipped photos (rocket.jpg; the other three are held out), exported; shared
+    by the tests below."""
     tmp_path = tmp_path_factory.mktemp("train")
-    trainer = Trainer(_settings(shared_images, tmp_path, "tiny"), offline_weights)
+    trainer = Trainer(_settings(content_folder, tmp_path, "tiny"), offline_weights)
     result = trainer.run(quiet=True)
     return trainer, result
 
@@ -41,9 +42,9 @@ def test_tiny_training_run_lowers_the_loss(trained):
     assert np.mean(totals[-3:]) < 0.9 * np.mean(totals[:3]), totals
 
 
-def test_resumed_run_ends_with_the_same_weights(trained, shared_images, offline_weights, tmp_path):
+def test_resumed_run_ends_with_the_same_weights(trained, content_folder, offline_weights, tmp_path):
     uninterrupted, _ = trained
-    settings = _settings(shared_images, tmp_path, "tiny", iterations=5)
+    settings = _settings(content_folder, tmp_path, "tiny", iterations=5)
     Trainer(settings, offline_weights).run(quiet=True)  # stops at 5; checkpoints at 3 and at the end
     resumed = Trainer(replace(settings, iterations=12), offline_weights)
     assert resumed.step == 5
@@ -53,10 +54,10 @@ def test_resumed_run_ends_with_the_same_weights(trained, shared_images, offline_
     assert [r["total"] for r in resumed.history] == pytest.approx([r["total"] for r in uninterrupted.history])
 
 
-def test_resume_refuses_a_checkpoint_trained_differently(shared_images, offline_weights, tmp_path):
-    from impasto.runtime.errors import ImpastoError
+def test_resume_refuses_a_checkpoint_trained_differently(content_folder, offline_weights, tmp_path):
+    from impasto.runtime.core.errors import ImpastoError
 
-    settings = _settings(shared_images, tmp_path, "tiny", iterations=3)
+    settings = _settings(content_folder, tmp_path, "tiny", iterations=3)
     Trainer(settings, offline_weights).run(quiet=True)
     with pytest.raises(ImpastoError, match="style_weight"):
         Trainer(replace(settings, style_weight=99.0), offline_weights)
@@ -84,7 +85,8 @@ def test_export_carries_its_metadata(trained):
     assert meta["impasto.kind"] == "transformer" and meta["impasto.precision"] == "fp32"
     training = json.loads(meta["impasto.training"])
     assert training["steps"] == 12 and training["style_layers"] == list(STYLE_LAYERS)
-    assert "tubingen.jpg" not in json.loads(meta["impasto.trained_on"])  # held out
+    trained_on = json.loads(meta["impasto.trained_on"])
+    assert trained_on == ["rocket.jpg"], trained_on  # astronaut, chelsea and coffee are held out
 
 
 def test_light_net_is_much_cheaper_than_the_full_one():
@@ -99,10 +101,11 @@ def test_gram_normalisation_is_the_papers():
     torch.testing.assert_close(gram_batch(features)[0], flat @ flat.T / 24)
 
 
-def test_train_command_writes_onnx_and_manifest(shared_images, tmp_path):
+def test_train_command_writes_onnx_and_manifest(content_folder, tmp_path):
     done = run_cli(
-        "train", "--style", shared_images / "styles" / "great-wave.jpg", "--size", "32", "--style-size", "64",
-        "--batch-size", "1", "--iterations", "2", "--work", tmp_path / "work", "--out", tmp_path / "out",
+        "train", "--style", painting("great-wave"), "--content-dir", content_folder, "--size", "32",
+        "--style-size", "64",
+        "--batch-size", "1", "--iterations", "2", "--work", tmp_path / "work", "-o", tmp_path / "out",
         "--no-download", "--quiet", "--name", "wave-test",
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
@@ -111,26 +114,29 @@ def test_train_command_writes_onnx_and_manifest(shared_images, tmp_path):
     assert entry["name"] == "wave-test" and entry["kind"] == "transformer"
     assert set(entry["files"]) == {"fp32", "fp16"}
     assert (tmp_path / "work" / "checkpoint.pt").is_file()
-    done = run_cli("stylize", shared_images / "content" / "chelsea.png", "--model", tmp_path / "out" / "wave-test.onnx",
+    done = run_cli("stylize", photo("chelsea"), "--model", tmp_path / "out" / "wave-test.onnx",
                    "--size", "64", "-o", tmp_path / "x.png", "--quiet")  # fmt: skip
     assert done.returncode == 0, done.stderr
 
 
-def test_train_command_bad_input(tmp_path, shared_images):
+def test_train_command_bad_input(tmp_path):
     from conftest import assert_one_line_failure
 
     out = tmp_path / "out" / "manifest.json"
-    done = run_cli("train", "--style", tmp_path / "absent.jpg", "--out", tmp_path / "out", "--no-download")
+    done = run_cli(
+        "train", "--style", tmp_path / "absent.jpg", "--content-dir", tmp_path, "-o", tmp_path / "out", "--no-download"
+    )
     assert_one_line_failure(done, out, "no such style image")
-    done = run_cli("train", "--style", shared_images / "styles" / "udnie.jpg", "--content-dir", tmp_path / "none",
-                   "--out", tmp_path / "out", "--no-download", "--work", tmp_path / "w")  # fmt: skip
+    done = run_cli("train", "--style", painting("udnie"), "--content-dir", tmp_path / "none",
+                   "-o", tmp_path / "out", "--no-download", "--work", tmp_path / "w")  # fmt: skip
     assert_one_line_failure(done, out, "not a folder of content images")
 
 
 @pytest.mark.slow
 def test_a_real_training_run_learns_the_style(shared_images, offline_weights, tmp_path):
-    """300 steps at 128 px: the style loss falls to a fraction of its start and the content stays recognisable."""
-    settings = _settings(shared_images, tmp_path, "longer", style=str(shared_images / "styles" / "great-wave.jpg"),
+    """300 steps at 128 px on the shared training photos (which a fresh clone does not have): the style loss falls to
+    a fraction of its start and the content stays recognisable."""
+    settings = _settings(shared_images / "content", tmp_path, "longer", style=str(painting("great-wave")),
                          size=128, style_size=256, iterations=300, learning_rate=2e-3, style_weight=10.0,
                          checkpoint_every=100, preview_every=100)  # fmt: skip
     trainer = Trainer(settings, offline_weights)

@@ -11,7 +11,7 @@ pytest.importorskip("tritonclient.grpc")
 from google.protobuf import text_format  # noqa: E402
 from tritonclient.grpc import model_config_pb2  # noqa: E402
 
-from impasto.runtime.manifest import read_manifest  # noqa: E402
+from impasto.runtime.core.registry import read_manifest  # noqa: E402
 
 TYPES = {"tensor(float)": model_config_pb2.TYPE_FP32, "tensor(float16)": model_config_pb2.TYPE_FP16}
 
@@ -19,7 +19,7 @@ TYPES = {"tensor(float)": model_config_pb2.TYPE_FP32, "tensor(float16)": model_c
 @pytest.fixture(scope="module")
 def repository(tmp_path_factory):
     folder = tmp_path_factory.mktemp("triton")
-    done = run_cli("export", "triton", folder, "--instances", "2")
+    done = run_cli("export", "triton", "-o", folder, "--instances", "2")
     assert done.returncode == 0, done.stderr
     return folder
 
@@ -80,6 +80,6 @@ def test_loss_graph_carries_its_weights_and_no_batching(repository):
 
 
 def test_unknown_model_is_one_line_error(tmp_path):
-    done = run_cli("export", "triton", tmp_path / "repo", "--models", "no-such-net")
+    done = run_cli("export", "triton", "-o", tmp_path / "repo", "--models", "no-such-net")
     assert done.returncode == 2 and done.stderr.strip().startswith("impasto: error: no shipped model named")
     assert len(done.stderr.strip().splitlines()) == 1

@@ -1,0 +1,177 @@
+"""Trains a transformer net for one style (Johnson et al. 2016), resumably, and exports it to ONNX.
+
+Everything a run depends on is in ``TrainSettings``; the checkpoint holds the settings, the net, Adam's state, the
+crop sampler's and torch's random states and the loss history, so a run stopped at any point and started again
+with the same command ends with the same weights as one that was never stopped.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import sys
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from impasto.export.lossgraph.weights import VGGWeights
+from impasto.export.training.content_crops import IMAGE_SUFFIXES, ContentCrops, list_images
+from impasto.export.training.perceptual import CONTENT_LAYERS, STYLE_LAYERS, PerceptualLoss
+from impasto.export.training.settings import HELD_OUT, RESUMABLE_CHANGES, TrainSettings  # noqa: F401
+from impasto.export.training.transformer import build
+from impasto.export.training.transformer_export import export_transformer
+from impasto.runtime.core.errors import ImpastoError
+from impasto.runtime.core.registry import sha256_file
+from impasto.runtime.media.decode import read_image
+from impasto.runtime.media.encode import write_atomic, write_image
+from impasto.runtime.media.resize import resize_long_side
+
+CHECKPOINT = "checkpoint.pt"
+
+
+@dataclass
+class TrainResult:
+    onnx_files: list[Path]
+    history: list[dict]
+
+
+def _to_tensor(image: np.ndarray, device: str) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1)))[None].to(device)
+
+
+def _preview(net: torch.nn.Module, image: np.ndarray, path: Path, device: str) -> None:
+    """Content beside its stylisation, so progress can be judged by eye."""
+    net.eval()
+    with torch.no_grad():
+        stylised = net(_to_tensor(image, device)).clamp(0, 255)[0].cpu().numpy().transpose(1, 2, 0)
+    net.train()
+    write_image(path, np.concatenate([image, stylised], axis=1))
+
+
+class Trainer:
+    """Holds one run's state; ``run`` trains to ``settings.iterations`` and exports."""
+
+    def __init__(self, settings: TrainSettings, vgg_weights: VGGWeights) -> None:
+        self.settings = settings
+        self.vgg_weights = vgg_weights
+        self.work = Path(settings.work_dir)
+        self.work.mkdir(parents=True, exist_ok=True)
+        (self.work / "previews").mkdir(exist_ok=True)
+        device = settings.device
+        torch.manual_seed(settings.seed)
+        self.net = build(settings.architecture).to(device).train()
+        self.optimizer = torch.optim.Adam(self.net.parameters(), lr=settings.learning_rate)
+        style = resize_long_side(read_image(settings.style), settings.style_size)
+        self.loss = PerceptualLoss(vgg_weights, _to_tensor(style, device)).to(device)
+        photos = list_images(Path(settings.content_dir), settings.exclude)
+        self.photos = photos
+        self.crops = ContentCrops(photos, settings.size, settings.min_scale, settings.seed)
+        held = [
+            p
+            for p in sorted(Path(settings.content_dir).iterdir())
+            if p.stem in settings.exclude and p.suffix.lower() in IMAGE_SUFFIXES
+        ]
+        preview_source = held[0] if held else photos[0]
+        self.preview_image = resize_long_side(read_image(preview_source), settings.size)
+        self.step = 0
+        self.history: list[dict] = []
+        self._resume()
+
+    def _resume(self) -> None:
+        path = self.work / CHECKPOINT
+        if not path.is_file():
+            return
+        state = torch.load(path, map_location=self.settings.device, weights_only=False)
+        saved = state["settings"]
+        changed = sorted(k for k, v in self.settings.identity().items() if saved.get(k) != v)
+        if changed:
+            raise ImpastoError(
+                f"{path} was trained with different settings ({', '.join(changed)}); "
+                "use the same settings to resume, or another --work folder to start afresh"
+            )
+        self.net.load_state_dict(state["net"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.crops.restore(state["sampler"])
+        torch.set_rng_state(state["torch_rng"].cpu())  # map_location may have moved it to the GPU
+        self.step = state["step"]
+        self.history = state["history"]
+        print(f"resuming {self.settings.name} from step {self.step}", file=sys.stderr)
+
+    def checkpoint(self) -> None:
+        buffer = io.BytesIO()
+        torch.save(
+            {
+                "settings": self.settings.identity(),
+                "net": self.net.state_dict(),
+                "optimizer": self.optimizer.state_dict(),
+                "sampler": self.crops.state(),
+                "torch_rng": torch.get_rng_state(),
+                "step": self.step,
+                "history": self.history,
+            },
+            buffer,
+        )
+        write_atomic(self.work / CHECKPOINT, buffer.getvalue())
+
+    def train_step(self) -> dict:
+        s = self.settings
+        batch = torch.from_numpy(self.crops.batch(s.batch_size)).to(s.device)
+        self.optimizer.zero_grad(set_to_none=True)
+        content, style, tv = self.loss(self.net(batch), batch)
+        total = s.content_weight * content + s.style_weight * style + s.tv_weight * tv
+        total.backward()
+        self.optimizer.step()
+        self.step += 1
+        record = {"step": self.step, "total": total.item(), "content": content.item(), "style": style.item()}
+        record["tv"] = tv.item()
+        self.history.append(record)
+        return record
+
+    def run(self, quiet: bool = False) -> TrainResult:
+        s = self.settings
+        bar = tqdm(total=s.iterations, initial=self.step, desc=s.name, unit="step", disable=quiet, dynamic_ncols=True)
+        try:
+            while self.step < s.iterations:
+                record = self.train_step()
+                bar.update(1)
+                bar.set_postfix(content=f"{record['content']:.3g}", style=f"{record['style']:.3g}")
+                if self.step % s.checkpoint_every == 0:
+                    self.checkpoint()
+                if s.preview_every and self.step % s.preview_every == 0:
+                    _preview(
+                        self.net, self.preview_image, self.work / "previews" / f"step-{self.step:06d}.jpg", s.device
+                    )
+        except KeyboardInterrupt:
+            self.checkpoint()
+            bar.close()
+            raise ImpastoError(f"interrupted at step {self.step}; the same command resumes from there") from None
+        bar.close()
+        self.checkpoint()
+        return TrainResult(self.export(), self.history)
+
+    def export(self) -> list[Path]:
+        s = self.settings
+        window = self.history[-50:]
+        final = {key: float(np.mean([r[key] for r in window])) for key in ("total", "content", "style", "tv")}
+        metadata = {
+            "name": s.name,
+            "style": Path(s.style).name,
+            "style_sha256": sha256_file(Path(s.style)),
+            "trained_on": json.dumps([p.name for p in self.photos]),
+            "training": json.dumps(
+                {
+                    **{k: v for k, v in asdict(s).items() if k not in ("work_dir", "out_dir", "style", "content_dir")},
+                    "steps": self.step,
+                    "content_layers": list(CONTENT_LAYERS),
+                    "style_layers": list(STYLE_LAYERS),
+                    "final_losses_mean_last_50": final,
+                    "vgg16_weights": self.vgg_weights.source,
+                }
+            ),
+        }
+        path = Path(s.out_dir) / f"{s.name}.onnx"
+        _preview(self.net, self.preview_image, self.work / "previews" / "final.jpg", s.device)
+        return export_transformer(self.net, path, metadata, s.opset)

@@ -1,0 +1,107 @@
+"""``impasto optimize``: Gatys optimisation of an image, every loss and gradient evaluated by onnxruntime."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from impasto.runtime.cli.args import (
+    add_json,
+    add_output,
+    add_session_options,
+    default,
+    image_size,
+    non_negative,
+    positive,
+    positive_int,
+    print_json,
+    session_config,
+)
+from impasto.runtime.gatys.settings import DEFAULT_MODEL, INITS, OPTIMIZERS, OptimizeSettings
+from impasto.runtime.media.color import PRESERVE_COLOR_MODES
+
+DEFAULT_CONTENT = "images/chelsea.png"
+DEFAULT_STYLE = "images/great-wave.jpg"
+
+
+def add_optimize(commands) -> None:
+    parser = commands.add_parser(
+        "optimize",
+        help="Gatys style transfer by optimisation (onnxruntime, no PyTorch)",
+        description="Optimise an image so its VGG16 features match the content photo and its Gram matrices the "
+        "style painting(s). Without --content/--style it uses the shipped sample photo and painting.",
+    )
+    parser.add_argument("--content", help="content photo (default: a shipped sample photo)")
+    parser.add_argument(
+        "--style", action="append", help="style image; repeat for several (default: a shipped painting)"
+    )
+    parser.add_argument("--style-blend", type=positive, nargs="+", metavar="W", help="one weight per --style")
+    add_output(parser, "stylized.png", "result file (.png, .jpg, …)")
+    size, iters = default(OptimizeSettings, "size"), default(OptimizeSettings, "iters")
+    parser.add_argument("--size", type=image_size, default=size, help=f"N (long side) or HxW of the result ({size})")
+    parser.add_argument("--iters", type=positive_int, default=iters, help=f"iterations at the coarsest scale ({iters})")
+    parser.add_argument("--optimizer", choices=OPTIMIZERS, default=default(OptimizeSettings, "optimizer"))
+    rate = default(OptimizeSettings, "learning_rate")
+    parser.add_argument("--learning-rate", type=positive, default=rate, help=f"Adam's step in pixel units ({rate:g})")
+    parser.add_argument("--content-weight", type=non_negative, help="α (default: the model's)")
+    parser.add_argument("--style-weight", type=non_negative, help="β (default: the model's)")
+    parser.add_argument("--tv-weight", type=non_negative, help="γ, total variation (default: the model's)")
+    parser.add_argument("--init", choices=INITS, default=default(OptimizeSettings, "init"))
+    parser.add_argument("--seed", type=int, default=default(OptimizeSettings, "seed"), help="seed for --init noise")
+    parser.add_argument(
+        "--style-scale", type=positive, default=default(OptimizeSettings, "style_scale"),
+        help="style image size relative to the output",
+    )  # fmt: skip
+    parser.add_argument(
+        "--preserve-color", nargs="?", const=PRESERVE_COLOR_MODES[0], choices=PRESERVE_COLOR_MODES,
+        help="keep the content's colours: luminance-only transfer (default) or colour histogram matching",
+    )  # fmt: skip
+    parser.add_argument("--scales", type=positive_int, help="coarse-to-fine scales (default: automatic)")
+    parser.add_argument("--model", default=DEFAULT_MODEL, help=f"loss graph name or .onnx path ({DEFAULT_MODEL})")
+    parser.add_argument("--pooling", choices=("avg", "max"), help="shorthand for --model vgg16-avg / vgg16-max")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_json(parser)
+    add_session_options(parser, cuda_graph=False)  # each scale has its own size; the nets' commands take graphs
+    parser.set_defaults(run=run_optimize)
+
+
+def run_optimize(args: argparse.Namespace) -> int:
+    from impasto.runtime.core.registry import sample_path
+    from impasto.runtime.gatys.loss_model import GatysLossModel
+    from impasto.runtime.gatys.optimize import optimize, preflight
+    from impasto.runtime.media.decode import read_image
+    from impasto.runtime.media.encode import write_image
+    from impasto.runtime.media.paths import check_output_path, refuse_overwriting_inputs
+
+    content_path = Path(args.content) if args.content else sample_path(DEFAULT_CONTENT)
+    style_paths = [Path(p) for p in args.style] if args.style else [sample_path(DEFAULT_STYLE)]
+    output = check_output_path(args.output)
+    refuse_overwriting_inputs([content_path, *style_paths], [output])
+    model = GatysLossModel(f"vgg16-{args.pooling}" if args.pooling else args.model, session_config(args))
+    settings = OptimizeSettings(
+        size=args.size, iters=args.iters, optimizer=args.optimizer, content_weight=args.content_weight,
+        style_weight=args.style_weight, tv_weight=args.tv_weight, init=args.init, seed=args.seed,
+        style_scale=args.style_scale, style_blend=args.style_blend, preserve_color=args.preserve_color,
+        learning_rate=args.learning_rate, scales=args.scales,
+    )  # fmt: skip
+    content = read_image(content_path)
+    styles = [read_image(path) for path in style_paths]
+    preflight(model, content, styles, settings)
+    print(
+        f"loss graph: {model.path.name} ({model.pooling} pooling; VGG16 weights: {model.weights_source})",
+        file=sys.stderr,
+    )
+    result = optimize(model, content, styles, settings, progress=not args.quiet)
+    write_image(output, result.image)
+    last = result.history[-1] if result.history else {}
+    height, width = result.image.shape[:2]
+    if args.json:
+        print_json({
+            "output": str(output), "width": width, "height": height, "iterations": len(result.history),
+            "loss": last.get("loss"), "content_loss": last.get("content"), "style_loss": last.get("style"),
+            "tv_loss": last.get("tv"), "model": model.path.name,
+        })  # fmt: skip
+    else:
+        print(f"wrote {output} ({width}×{height}, final loss {last.get('loss', 0):.4g})")
+    return 0

@@ -1,0 +1,64 @@
+"""``impasto train``: a transformer net for one style (the work is done in ``impasto.export``, with torch)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from impasto.export.opsets import DEFAULT_OPSET, SUPPORTED_OPSETS
+from impasto.export.training.settings import TrainSettings
+from impasto.runtime.cli.args import add_output, default, non_negative, positive, positive_int
+from impasto.runtime.cli.export_side import run_export_side
+
+ARCHITECTURES = ("light", "full")
+
+
+def add_vgg_options(parser: argparse.ArgumentParser) -> None:
+    """Where the VGG16 weights come from (the loss graphs and training both need them)."""
+    parser.add_argument("--vgg-weights", type=Path, help="a torchvision-format VGG16 state dict (.pth)")
+    parser.add_argument(
+        "--vgg-preprocess", choices=("torchvision", "caffe"), default="torchvision",
+        help="the input normalisation --vgg-weights was trained with (default %(default)s)",
+    )  # fmt: skip
+    parser.add_argument("--no-download", action="store_true", help="do not try to download torchvision's weights")
+    parser.add_argument("--opset", type=int, choices=SUPPORTED_OPSETS, default=DEFAULT_OPSET)
+
+
+def add_train(commands) -> None:
+    parser = commands.add_parser(
+        "train",
+        help="train a transformer net for one style (needs the export extra: torch)",
+        description="Train a feed-forward net (Johnson et al. 2016) on random crops of the photos in a folder, "
+        "with checkpoints (the same command resumes), previews, and ONNX export (fp32 and fp16) at the end.",
+    )
+    parser.add_argument("--style", required=True, help="style image")
+    parser.add_argument("--content-dir", required=True, help="folder of content photos to train on")
+    parser.add_argument("--name", help="model name (default: <style>-<architecture>)")
+    held_out = " ".join(default(TrainSettings, "exclude"))
+    parser.add_argument(
+        "--exclude", nargs="*", metavar="STEM", help=f"photos (file stems) not to train on (default: {held_out})"
+    )
+
+    def setting(flag: str, kind, help_text: str = "") -> None:
+        field = flag.removeprefix("--").replace("-", "_")
+        value = default(TrainSettings, field)
+        parser.add_argument(flag, type=kind, default=value, help=f"{help_text} (default {value:g})".strip())
+
+    parser.add_argument("--architecture", choices=ARCHITECTURES, default=default(TrainSettings, "architecture"))
+    setting("--size", positive_int, "training crop side in pixels (square crops)")
+    setting("--style-size", positive_int, "style image long side")
+    setting("--batch-size", positive_int)
+    setting("--iterations", positive_int)
+    setting("--learning-rate", positive)
+    setting("--content-weight", non_negative)
+    setting("--style-weight", non_negative)
+    setting("--tv-weight", non_negative, "total variation weight (the paper's 1e-6 left a 2-px grid in the light net)")
+    setting("--seed", int)
+    setting("--checkpoint-every", positive_int, "steps between checkpoints")
+    setting("--preview-every", positive_int, "steps between preview images")
+    parser.add_argument("--work", type=Path, help="checkpoint and previews folder (default runs/<name>)")
+    add_output(parser, "trained", "folder for the ONNX files and their manifest.json")
+    parser.add_argument("--device", choices=("cpu", "cuda"), help="default: cuda when torch sees a GPU")
+    add_vgg_options(parser)
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.set_defaults(run=lambda args: run_export_side("train_command", "impasto train", args))

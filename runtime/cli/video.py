@@ -1,0 +1,61 @@
+"""``impasto video``: a video file stylised frame by frame, optionally with temporal blending."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from impasto.runtime.cli.args import add_model_options, image_size, non_negative
+
+
+def blend_strength(text: str) -> float:
+    """A temporal blend weight in [0, 1)."""
+    value = non_negative(text)
+    if value >= 1:
+        raise argparse.ArgumentTypeError("must be below 1")
+    return value
+
+
+BLEND_WHEN_GIVEN = 0.6
+
+
+def add_blend(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--blend", type=blend_strength, nargs="?", const=BLEND_WHEN_GIVEN, default=0.0,
+        help=f"temporal smoothing: blend in the flow-warped previous frame (0–1; {BLEND_WHEN_GIVEN} when given "
+        "without a value)",
+    )  # fmt: skip
+
+
+def add_video(commands) -> None:
+    parser = commands.add_parser(
+        "video",
+        help="stylise a video file",
+        description="Stylise every frame of a video OpenCV can read; the output keeps its frame rate and size.",
+    )
+    parser.add_argument("input", help="video file")
+    parser.add_argument("-o", "--output", required=True, help="output video (.mp4, .avi, .mkv, .mov, .m4v)")
+    parser.add_argument("--size", type=image_size, help="N (long side) or HxW the net sees (default: the video's own)")
+    parser.add_argument("--preserve-color", action="store_true", help="keep the input's colours")
+    add_blend(parser)
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_model_options(parser)
+    parser.set_defaults(run=run_video)
+
+
+def run_video(args: argparse.Namespace) -> int:
+    from impasto.runtime.cli.args import session_config
+    from impasto.runtime.core.errors import ImpastoError
+    from impasto.runtime.media.video_io import check_video_output
+    from impasto.runtime.nets.stylizer import Stylizer
+    from impasto.runtime.nets.video import stylize_video
+
+    check_video_output(args.output)
+    if Path(args.input).resolve() == Path(args.output).resolve():
+        raise ImpastoError(f"{args.output}: is the input; the result would replace it (choose another output)")
+    stylizer = Stylizer(args.model, session_config(args), args.precision)
+    stream = stylizer.stream(args.size, args.preserve_color, args.blend)
+    result = stylize_video(stylizer, args.input, args.output, stream, quiet=args.quiet)
+    speed = result.frames / result.seconds if result.seconds else 0.0
+    print(f"wrote {args.output} ({result.frames} frames at {result.fps:g} FPS; stylised at {speed:.1f} FPS)")
+    return 0

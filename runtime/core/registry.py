@@ -1,0 +1,238 @@
+"""The model registry: what is shipped (or trained), where its files are, what kind and precision each file is.
+
+One source for these facts: a folder's ``manifest.json`` (names, kinds, files per precision, checksums, summaries,
+copied from the files' own ``metadata_props`` when they were exported) and the ONNX files' metadata itself. Both are
+read here and only here; every command, the server, the benchmark and the exporters resolve "a name or a path"
+through :func:`resolve`.
+
+A name is looked up in the shipped ``impasto/models/manifest.json``, then in the folders of ``IMPASTO_MODELS``
+(``os.pathsep``-separated; a folder ``impasto train -o DIR`` wrote, say). A path to an ``.onnx`` file is taken as it
+is; its precision variants are found through the manifest beside it, when there is one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+
+from impasto.runtime.core.errors import ImpastoError
+
+MANIFEST = "manifest.json"
+MODELS_PATH_VARIABLE = "IMPASTO_MODELS"
+PRECISIONS = ("fp32", "fp16", "int8")
+TRANSFORMER, LOSS, FEATURES, OTHER = "transformer", "gatys-loss", "gatys-features", "onnx"
+KIND_NAMES = {TRANSFORMER: "a transformer net", LOSS: "a Gatys loss graph", FEATURES: "a Gatys features graph"}
+
+
+def shipped_models_dir() -> Path:
+    """The installed ``impasto.models`` folder (manifest, ONNX files, weights and sample images)."""
+    import impasto.models
+
+    return Path(impasto.models.__file__).parent
+
+
+def sample_path(relative: str) -> Path:
+    """A shipped sample image, e.g. ``images/chelsea.png`` (see ``models/images/SOURCES.md``)."""
+    return shipped_models_dir() / relative
+
+
+def sha256_file(path: Path) -> str:
+    """Hex SHA-256 of a file, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def onnx_metadata(path: str | Path) -> dict[str, str]:
+    """An ONNX file's ``metadata_props`` (read without its external weights; cached per file version).
+
+    Raises ImpastoError for a file that is missing or is not an ONNX model."""
+    path = Path(path)
+    try:
+        stat = path.stat()
+    except OSError as error:
+        raise ImpastoError(f"{path}: no such model file") from error
+    return dict(_metadata(str(path.resolve()), stat.st_mtime_ns, stat.st_size))
+
+
+@cache
+def _metadata(path: str, mtime: int, size: int) -> tuple[tuple[str, str], ...]:
+    import onnx
+
+    try:
+        model = onnx.load(path, load_external_data=False)
+    except Exception as error:  # noqa: BLE001 — onnx raises DecodeError, ValueError, … for a file that is not a model
+        reason = str(error).strip().splitlines()[0][:200] if str(error).strip() else type(error).__name__
+        raise ImpastoError(f"{path}: not a loadable ONNX model ({reason})") from error
+    return tuple((prop.key, prop.value) for prop in model.metadata_props)
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """One manifest record: a named model, its kind and its files (per precision for nets; ``loss`` and
+    ``features`` for Gatys graphs), relative to ``folder``."""
+
+    name: str
+    kind: str
+    folder: Path
+    files: dict[str, str]
+    sha256: dict[str, str] = field(default_factory=dict)
+    summary: str = ""
+    metadata: dict = field(default_factory=dict)
+    record: dict = field(default_factory=dict)  # the whole manifest record, for what only some commands show
+
+    @property
+    def precisions(self) -> list[str]:
+        """The precision variants this entry ships, in PRECISIONS order."""
+        return [p for p in PRECISIONS if p in self.files]
+
+    def file(self, key: str) -> Path:
+        """The file of ``key`` (a precision, ``loss`` or ``features``); ImpastoError when it has none."""
+        if key not in self.files:
+            raise ImpastoError(f"model {self.name!r} has no {key} file (it has {', '.join(self.files)})")
+        return self.folder / self.files[key]
+
+    def key_of(self, path: Path) -> str | None:
+        """Which of this entry's files ``path`` is (its precision or role), or None."""
+        for key, name in self.files.items():
+            if (self.folder / name).resolve() == path.resolve():
+                return key
+        return None
+
+    def verify(self) -> list[str]:
+        """File names whose SHA-256 differs from the manifest's (empty when all match)."""
+        return [name for name, digest in self.sha256.items() if sha256_file(self.folder / name) != digest]
+
+
+def read_manifest(folder: Path | None = None) -> dict:
+    """The raw manifest document of ``folder`` (default: the shipped models); an empty one where there is none."""
+    folder = folder or shipped_models_dir()
+    path = folder / MANIFEST
+    if not path.is_file():
+        return {"format": 1, "models": []}
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as error:
+        raise ImpastoError(f"{path}: not valid JSON ({error.msg}, line {error.lineno})") from error
+
+
+def entries(folder: Path | None = None) -> list[ModelEntry]:
+    """Every model of one folder's manifest, in its order."""
+    folder = folder or shipped_models_dir()
+    found = []
+    for record in read_manifest(folder)["models"]:
+        found.append(
+            ModelEntry(
+                name=record["name"], kind=record.get("kind", OTHER), folder=folder, files=dict(record["files"]),
+                sha256=dict(record.get("sha256", {})), summary=record.get("summary", ""),
+                metadata=dict(record.get("metadata", {})), record=record,
+            )
+        )  # fmt: skip
+    return found
+
+
+def search_folders() -> list[Path]:
+    """Where names are looked up: the shipped models, then each folder of ``IMPASTO_MODELS``."""
+    extra = [Path(p) for p in os.environ.get(MODELS_PATH_VARIABLE, "").split(os.pathsep) if p]
+    return [shipped_models_dir(), *extra]
+
+
+def all_entries(kind: str | None = None) -> list[ModelEntry]:
+    """Entries of every searched folder (a name found earlier hides a later one), optionally of one kind."""
+    seen: dict[str, ModelEntry] = {}
+    for folder in search_folders():
+        for entry in entries(folder):
+            seen.setdefault(entry.name, entry)
+    return [e for e in seen.values() if kind is None or e.kind == kind]
+
+
+def names(kind: str | None = None) -> list[str]:
+    """Model names, optionally of one kind (``TRANSFORMER``, ``LOSS``)."""
+    return [entry.name for entry in all_entries(kind)]
+
+
+def find(name: str) -> ModelEntry:
+    """The entry called ``name``; ImpastoError listing what there is when none is."""
+    for entry in all_entries():
+        if entry.name == name:
+            return entry
+    known = ", ".join(names()) or "none"
+    raise ImpastoError(f"no model named {name!r} (known: {known}; a file path works too)")
+
+
+def default_name(kind: str = TRANSFORMER) -> str:
+    """The first shipped model of ``kind`` (the manifest's order): what commands use without ``--model``."""
+    shipped = [entry.name for entry in entries() if entry.kind == kind]
+    if not shipped:
+        raise ImpastoError(f"no {KIND_NAMES.get(kind, kind)} is shipped in {shipped_models_dir()}; name one")
+    return shipped[0]
+
+
+def entry_beside(path: Path) -> ModelEntry | None:
+    """The manifest entry, in the file's own folder, that lists ``path`` among its files (None without one)."""
+    for entry in entries(path.parent):
+        if entry.key_of(path) is not None:
+            return entry
+    return None
+
+
+@dataclass(frozen=True)
+class ResolvedModel:
+    """What a "name or path" came to: the file to open, its manifest entry (None for a lone file) and the key
+    (precision, ``loss`` or ``features``) of that file."""
+
+    path: Path
+    entry: ModelEntry | None
+    key: str
+
+
+def _is_path(model: str | Path) -> bool:
+    return isinstance(model, Path) or str(model).endswith(".onnx") or os.sep in str(model) or Path(model).exists()
+
+
+def resolve(model: str | Path, kind: str | None = TRANSFORMER, key: str | None = None) -> ResolvedModel:
+    """A name or an ``.onnx`` path → the file to open.
+
+    ``key`` is a precision (``fp32``/``fp16``/``int8``) for nets, ``loss``/``features`` for Gatys graphs; None
+    means the entry's first file (fp32 for nets). For a path, ``key`` picks the matching variant through the manifest
+    beside the file, and is refused when that cannot be done — never ignored. ``kind`` (None: any) is checked
+    against the manifest; a lone file's kind is checked when it is opened (its metadata).
+    """
+    if _is_path(model):
+        path = Path(model)
+        if not path.is_file():
+            raise ImpastoError(f"{path}: no such model file")
+        entry = entry_beside(path)
+        if entry is None:
+            if key not in PRECISIONS:  # nothing to check: the file is opened (and judged) as it is
+                return ResolvedModel(path, None, key or "fp32")
+            own = onnx_metadata(path).get("impasto.precision", "fp32")
+            if key != own:
+                raise ImpastoError(
+                    f"{path} is a single {own} file with no manifest beside it listing variants; "
+                    f"--precision {key} cannot be honoured (name the {key} file itself, or drop --precision)"
+                )
+            return ResolvedModel(path, None, own)
+        own_key = entry.key_of(path) or "fp32"
+        if key is None or key == own_key:
+            return ResolvedModel(path, entry, own_key)
+        if key in PRECISIONS and own_key not in PRECISIONS:
+            raise ImpastoError(f"{path} is the {own_key} file of {entry.name!r}, which has no precision variants")
+        if key not in entry.files:
+            have = ", ".join(entry.precisions or list(entry.files))
+            raise ImpastoError(f"{entry.name!r} ({path.parent / MANIFEST}) has no {key} variant (it has {have})")
+        return ResolvedModel(entry.file(key), entry, key)
+    entry = find(str(model))
+    if kind is not None and entry.kind != kind:
+        raise ImpastoError(f"model {entry.name!r} is a {entry.kind}, not {KIND_NAMES.get(kind, kind)}")
+    chosen = key or next(iter(entry.files))
+    if chosen not in entry.files:
+        have = ", ".join(entry.precisions or list(entry.files))
+        raise ImpastoError(f"model {entry.name!r} has no {chosen} variant (it has {have})")
+    return ResolvedModel(entry.file(chosen), entry, chosen)

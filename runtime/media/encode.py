@@ -1,0 +1,47 @@
+"""Encoding images and writing files atomically, so no half-written result is ever left behind."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from impasto.runtime.core.errors import ImpastoError
+from impasto.runtime.media.paths import check_output_path
+
+
+def encode_image(image: np.ndarray, suffix: str) -> bytes:
+    pixels = np.clip(np.rint(image), 0, 255).astype(np.uint8)[:, :, ::-1]
+    params = [cv2.IMWRITE_JPEG_QUALITY, 95] if suffix.lower() in (".jpg", ".jpeg") else []
+    ok, encoded = cv2.imencode(suffix.lower(), pixels, params)
+    if not ok:
+        raise ImpastoError(f"cannot encode image as {suffix}")
+    return encoded.tobytes()
+
+
+def write_atomic(path: str | Path, data: bytes) -> None:
+    """Write to a temporary file beside ``path`` and rename, so no half-written file is ever left behind."""
+    path = Path(path)
+    folder = path.parent if str(path.parent) else Path(".")
+    try:
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as error:
+        raise ImpastoError(f"{path}: cannot write ({error.strerror})") from error
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except OSError as error:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise ImpastoError(f"{path}: cannot write ({error.strerror})") from error
+
+
+def write_image(path: str | Path, image: np.ndarray) -> None:
+    path = check_output_path(path)
+    write_atomic(path, encode_image(image, path.suffix))

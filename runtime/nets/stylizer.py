@@ -1,0 +1,179 @@
+"""The one stylisation path of the feed-forward nets: load → resize → stylise (tiled when large) → colour.
+
+``impasto stylize``, ``video``, ``webcam``, ``serve`` and ``batch`` all call :class:`Stylizer`; there is no other
+copy of this pipeline. Video and the webcam use :meth:`Stylizer.stream`, which adds the temporal blend and returns
+frames at their own size.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from impasto.runtime.core.errors import ImpastoError
+from impasto.runtime.core.registry import TRANSFORMER, default_name
+from impasto.runtime.core.session_config import SessionConfig
+from impasto.runtime.media.color import restore_chroma
+from impasto.runtime.media.resize import resize, resize_long_side
+from impasto.runtime.nets.temporal import TemporalBlender
+from impasto.runtime.nets.tiling import DEFAULT_OVERLAP, DEFAULT_TILE, stylize_large, tile_count
+from impasto.runtime.nets.transformer import TransformerModel
+
+
+@dataclass(frozen=True)
+class StylizeOptions:
+    """How one image is stylised. The CLI's and the server's defaults are these.
+
+    ``size``: long side the net sees, in pixels, or an exact (height, width) (None: the image's own). ``tile``:
+    images larger than this many pixels a side are stylised in overlapping tiles of it (None: always one pass).
+    ``overlap``: pixels neighbouring tiles share. ``stats_side``: long side of the copy whose normalisation
+    statistics the tiles share (None: ``tile``).
+    """
+
+    size: int | tuple[int, int] | None = None
+    preserve_color: bool = False
+    tile: int | None = DEFAULT_TILE
+    overlap: int = DEFAULT_OVERLAP
+    stats_side: int | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("size", "tile", "stats_side"):
+            value = getattr(self, name)
+            if value is not None and min(value if isinstance(value, tuple) else (value,)) <= 0:
+                raise ImpastoError(f"{name} must be a positive number of pixels, not {value}")
+        if self.overlap < 0:
+            raise ImpastoError(f"overlap must be 0 or more pixels, not {self.overlap}")
+        if self.tile is not None and self.overlap * 2 > self.tile:
+            raise ImpastoError(f"--overlap {self.overlap} must be at most half of --tile {self.tile}")
+
+
+class Stylizer:
+    """A transformer net and the whole path around it. Thread-safe: one instance serves many threads.
+
+    ``model``: a name (default: the first shipped net) or an ``.onnx`` path; ``config``: onnxruntime options;
+    ``precision``: ``fp32``/``fp16``/``int8`` variant (None: the model's own). ``io_binding`` as in
+    :class:`TransformerModel`. Raises ImpastoError for a model that cannot be used.
+    """
+
+    def __init__(
+        self,
+        model: str | Path | None = None,
+        config: SessionConfig | None = None,
+        precision: str | None = None,
+        io_binding: bool | None = None,
+    ) -> None:
+        self.net = TransformerModel(model or default_name(TRANSFORMER), config, precision, io_binding)
+
+    @property
+    def name(self) -> str:
+        return self.net.name
+
+    @property
+    def min_side(self) -> int:
+        return self.net.min_side
+
+    def prepare(self, image: np.ndarray, size: int | tuple[int, int] | None) -> np.ndarray:
+        """The image as the net will see it: scaled so its long side is ``size``, or to exactly (height, width)
+        (None: unchanged), and checked. Raises ImpastoError when a side is (or would become) smaller than the net
+        accepts."""
+        height, width = image.shape[:2]
+        if min(height, width) < self.min_side:
+            raise ImpastoError(f"image is {width}×{height} pixels; {self.name} needs at least {self.min_side} a side")
+        if isinstance(size, tuple):
+            small = resize(image, (size[1], size[0])) if size != (height, width) else image
+        else:
+            small = resize_long_side(image, size) if size and max(height, width) != size else image
+        if min(small.shape[:2]) < self.min_side:
+            raise ImpastoError(
+                f"image is {width}×{height} pixels: at long side {size} its short side would be "
+                f"{min(small.shape[:2])}, below the {self.min_side} {self.name} needs; use a larger size"
+            )
+        return small
+
+    def _render(self, prepared: np.ndarray, options: StylizeOptions) -> np.ndarray:
+        if options.tile is None:
+            out = self.net.stylize(prepared)
+        else:
+            out = stylize_large(self.net, prepared, options.tile, options.overlap, options.stats_side)
+        return restore_chroma(out, prepared) if options.preserve_color else out
+
+    def stylize(
+        self,
+        image: np.ndarray,
+        *,
+        size: int | None = None,
+        preserve_color: bool = False,
+        tile: int | None = DEFAULT_TILE,
+        overlap: int = DEFAULT_OVERLAP,
+        stats_side: int | None = None,
+    ) -> np.ndarray:
+        """H×W×3 float32 RGB 0–255 → the stylised image, float32 RGB 0–255, at long side ``size`` (None: the
+        input's size). Large images go tile by tile with the whole image's normalisation statistics (no seams);
+        ``preserve_color`` keeps the input's chroma (YIQ) under the result's luminance. See :class:`StylizeOptions`."""
+        options = StylizeOptions(size, preserve_color, tile, overlap, stats_side)
+        return self.stylize_with(image, options)
+
+    def stylize_with(self, image: np.ndarray, options: StylizeOptions) -> np.ndarray:
+        """:meth:`stylize` with the options as one object."""
+        return self._render(self.prepare(image, options.size), options)
+
+    def stylize_many(self, images: list[np.ndarray], options: StylizeOptions) -> list[np.ndarray]:
+        """Several images; those that come out one size and fit one tile run as one batch (one session run)."""
+        prepared = [self.prepare(image, options.size) for image in images]
+        shapes = {image.shape for image in prepared}
+        single = options.tile is None or all(tile_count(i.shape, options.tile, options.overlap) == 1 for i in prepared)
+        if len(prepared) < 2 or len(shapes) != 1 or not single:
+            return [self._render(image, options) for image in prepared]
+        results = self.net.stylize_batch(prepared)
+        if options.preserve_color:
+            results = [restore_chroma(out, image) for out, image in zip(results, prepared, strict=True)]
+        return results
+
+    def stream(
+        self, size: int | tuple[int, int] | None = None, preserve_color: bool = False, blend: float = 0.0
+    ) -> FrameStream:
+        """A stateful per-video path: frames in, stylised frames of the same size out, temporally blended."""
+        return FrameStream(self, StylizeOptions(size, preserve_color, tile=None), blend)
+
+
+class FrameStream:
+    """One video's frames through a :class:`Stylizer`: each frame at ``options.size``, in one pass (frames are
+    small), blended with the flow-warped previous output when ``blend`` > 0, and returned at the frame's own size."""
+
+    def __init__(self, stylizer: Stylizer, options: StylizeOptions, blend: float = 0.0) -> None:
+        if not 0.0 <= blend < 1.0:
+            raise ImpastoError(f"blend must be in [0, 1), not {blend}")
+        self.stylizer, self.options, self.blend = stylizer, options, blend
+        self.blender = TemporalBlender(blend) if blend > 0 else None
+
+    def __call__(self, frame: np.ndarray) -> np.ndarray:
+        """H×W×3 float32 RGB 0–255 → the same shape, stylised."""
+        small = self.stylizer.prepare(frame, self.options.size)
+        out = self.stylizer._render(small, self.options)
+        if self.blender is not None:
+            out = self.blender.apply(small, out)
+        return out if out.shape == frame.shape else resize(out, (frame.shape[1], frame.shape[0]))
+
+
+class StylizerCache:
+    """Stylizers by model name, each opened once on first use and shared (the server's pool, the webcam's models)."""
+
+    def __init__(self, config: SessionConfig | None = None, precision: str | None = None) -> None:
+        self.config, self.precision = config or SessionConfig(), precision
+        self._stylizers: dict[str, Stylizer] = {}
+        self._lock = threading.Lock()
+
+    def get(self, model: str) -> Stylizer:
+        """The Stylizer of ``model`` (a name or path), opening it on first use; ImpastoError as :class:`Stylizer`."""
+        with self._lock:
+            if model not in self._stylizers:
+                self._stylizers[model] = Stylizer(model, self.config, self.precision)
+            return self._stylizers[model]
+
+    def loaded(self) -> list[str]:
+        """Names of the models opened so far."""
+        with self._lock:
+            return sorted(s.name for s in self._stylizers.values())

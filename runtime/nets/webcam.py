@@ -1,0 +1,201 @@
+"""``impasto webcam``: capture → stylise → show/record, in three threads so the slowest stage sets the pace.
+
+From a camera the capture thread keeps only the newest frame (a live filter must not lag behind the scene, so
+stale frames are dropped and counted); from a file (``--source``) it hands over every frame, waiting for the
+stylising thread, so a file run is complete and repeatable. The display runs on the main thread, as GUI
+toolkits require, and reads the keys: ``m`` next model, ``s`` next size, ``b`` temporal blend on/off,
+``q`` or Esc to quit.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from impasto.runtime.core.errors import ImpastoError
+from impasto.runtime.core.session_config import SessionConfig
+from impasto.runtime.media.video_io import AtomicVideoWriter, VideoSource, check_video_output, to_bgr_uint8
+from impasto.runtime.nets.stylizer import FrameStream, Stylizer, StylizerCache
+
+WINDOW = "impasto webcam"
+SIZES = (240, 360, 480, 720)
+_END = object()
+
+
+@dataclass
+class WebcamSettings:
+    models: list[str]
+    size: int | tuple[int, int] | None = 360  # long side the net sees, or (height, width)
+    blend: float = 0.0
+    preserve_color: bool = False
+    session: SessionConfig = field(default_factory=SessionConfig)
+    precision: str | None = None
+    window: bool = True
+    record: str | None = None
+    max_frames: int | None = None
+
+
+@dataclass
+class WebcamStats:
+    frames: int = 0
+    dropped: int = 0
+    seconds: float = 0.0
+    stylize_seconds: list[float] = field(default_factory=list)
+
+    @property
+    def fps(self) -> float:
+        return self.frames / self.seconds if self.seconds else 0.0
+
+
+class _Controls:
+    """What the keys change, read by the stylising thread before each frame."""
+
+    def __init__(self, settings: WebcamSettings) -> None:
+        self.settings = settings
+        self.model_index = 0
+        self.size = settings.size
+        self.blend = settings.blend
+        self.stop = threading.Event()
+        self.stylizers = StylizerCache(settings.session, settings.precision)
+
+    def model(self, name: str) -> Stylizer:
+        return self.stylizers.get(name)
+
+    def key(self, code: int) -> None:
+        if code in (ord("q"), 27):
+            self.stop.set()
+        elif code == ord("m"):
+            self.model_index = (self.model_index + 1) % len(self.settings.models)
+        elif code == ord("s"):
+            later = [s for s in SIZES if self.size is None or s > self.size]
+            self.size = later[0] if later else SIZES[0]
+        elif code == ord("b"):
+            self.blend = 0.0 if self.blend else 0.6
+
+
+def _capture(source: VideoSource, frames: queue.Queue, controls: _Controls, stats: WebcamStats, limit: int | None):
+    read = 0
+    while not controls.stop.is_set() and (limit is None or read < limit):
+        frame = source.read()
+        if frame is None:
+            break
+        read += 1
+        if source.is_camera:  # keep only the newest frame
+            try:
+                frames.get_nowait()
+                stats.dropped += 1
+            except queue.Empty:
+                pass
+            frames.put(frame)
+        else:
+            while not controls.stop.is_set():
+                try:
+                    frames.put(frame, timeout=0.1)
+                    break
+                except queue.Full:
+                    continue
+    frames.put(_END)
+
+
+def _stylize(frames: queue.Queue, results: queue.Queue, controls: _Controls, stats: WebcamStats) -> None:
+    stream: FrameStream | None = None
+    current: tuple | None = None
+    try:
+        while (frame := frames.get()) is not _END and not controls.stop.is_set():
+            name = controls.settings.models[controls.model_index]
+            wanted = (name, controls.size, controls.blend)
+            if stream is None or current != wanted:  # a key was pressed: new model, size or blend
+                stream = controls.model(name).stream(controls.size, controls.settings.preserve_color, controls.blend)
+                current = wanted
+            started = time.perf_counter()
+            out = stream(frame)
+            stats.stylize_seconds.append(time.perf_counter() - started)
+            results.put(out)
+    except Exception as error:  # handed to the main thread, which raises it
+        results.put(error)
+    results.put(_END)
+
+
+def _overlay(frame: np.ndarray, text: str) -> np.ndarray:
+    image = to_bgr_uint8(frame)
+    cv2.putText(image, text, (10, 24), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (0, 0, 0), 3, cv2.LINE_AA)
+    cv2.putText(image, text, (10, 24), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (255, 255, 255), 1, cv2.LINE_AA)
+    return image
+
+
+def _open_window() -> None:
+    try:
+        cv2.namedWindow(WINDOW, cv2.WINDOW_NORMAL)
+    except cv2.error as error:
+        raise ImpastoError(
+            "this OpenCV build cannot open a window (opencv-python-headless, or no display); use --no-window"
+        ) from error
+
+
+def run_webcam(source: str | int, settings: WebcamSettings) -> WebcamStats:
+    """Run until the source ends, ``max_frames`` are shown, or the user quits; returns what was measured."""
+    if settings.record:
+        check_video_output(settings.record)
+    controls = _Controls(settings)
+    controls.model(settings.models[0])  # a bad model fails here, before the camera is opened
+    video = VideoSource(source if isinstance(source, int) else str(Path(source)))
+    if settings.window:
+        _open_window()
+    writer = AtomicVideoWriter(settings.record, video.fps, video.width, video.height) if settings.record else None
+    stats = WebcamStats()
+    frames: queue.Queue = queue.Queue(maxsize=1 if video.is_camera else 2)
+    results: queue.Queue = queue.Queue(maxsize=2)
+    workers = [
+        threading.Thread(target=_capture, args=(video, frames, controls, stats, settings.max_frames), daemon=True),
+        threading.Thread(target=_stylize, args=(frames, results, controls, stats), daemon=True),
+    ]
+    for worker in workers:
+        worker.start()
+    started = time.perf_counter()
+    shown_at: list[float] = []
+    try:
+        while (out := results.get()) is not _END:
+            if isinstance(out, Exception):
+                raise out
+            stats.frames += 1
+            shown_at.append(time.perf_counter())
+            recent = shown_at[-30:]
+            fps = (len(recent) - 1) / (recent[-1] - recent[0]) if len(recent) > 1 else 0.0
+            if writer:
+                writer.write(out)
+            if settings.window:
+                name = settings.models[controls.model_index]
+                cv2.imshow(WINDOW, _overlay(out, f"{fps:5.1f} FPS  {name}  {controls.size or 'full'} px  [m s b q]"))
+                controls.key(cv2.waitKey(1) & 0xFF)
+    except BaseException:
+        controls.stop.set()
+        if writer:
+            writer.discard()
+        raise
+    finally:
+        controls.stop.set()
+        _drain(frames)
+        for worker in workers:
+            worker.join(timeout=5)
+        video.close()
+        if settings.window:
+            cv2.destroyAllWindows()
+    stats.seconds = time.perf_counter() - started
+    if writer:
+        writer.commit()
+    return stats
+
+
+def _drain(frames: queue.Queue) -> None:
+    """Unblock a capture thread waiting to hand over a frame."""
+    try:
+        while True:
+            frames.get_nowait()
+    except queue.Empty:
+        pass

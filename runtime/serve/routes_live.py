@@ -1,0 +1,48 @@
+"""``/v1/live``: the web page's camera mode over a WebSocket, JPEG frames in and stylised JPEG frames out.
+
+It shares the slots with ``/v1/stylize``; the HTTP middleware does not see WebSockets, so the API key is checked
+here, before the socket is accepted.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+
+from impasto.runtime.serve.auth import check_key
+from impasto.runtime.serve.errors import ApiError, error_body
+from impasto.runtime.serve.params import option
+from impasto.runtime.serve.render import stylize_bytes
+from impasto.runtime.serve.state import server_state
+
+router = APIRouter()
+
+
+@router.websocket("/v1/live")
+async def live(socket: WebSocket) -> None:
+    """Camera frames in (JPEG), stylised frames out (JPEG); a frame that finds every slot busy is skipped."""
+    state = server_state(socket)
+    settings = state.settings
+    try:
+        check_key(settings.api_key, socket.headers, socket.query_params)
+        model = state.pool.get(socket.query_params.get("model"))
+        size = option(socket.query_params, "size", int, 360, 16, settings.max_size)
+    except ApiError as error:
+        await socket.close(code=1008, reason=error.message[:120])
+        return
+    await socket.accept()
+    try:
+        while True:
+            data = await socket.receive_bytes()
+            if len(data) > settings.max_upload_bytes:
+                await socket.close(code=1009, reason="frame too large")
+                return
+            try:
+                frame = await state.slots.run(
+                    lambda data=data: stylize_bytes(model, data, size, False, ".jpg", settings.max_pixels)
+                )
+            except ApiError as error:
+                await socket.send_json(error_body(error.kind, error.message))
+                continue
+            await socket.send_bytes(frame)
+    except WebSocketDisconnect:
+        return

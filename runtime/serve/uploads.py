@@ -1,0 +1,66 @@
+"""Reading what a client uploads, within the limits: body size (413, checked before and while reading), multipart
+forms, and images whose pixel count is checked from their header before they are decoded (413)."""
+
+from __future__ import annotations
+
+import numpy as np
+from fastapi import Request
+
+from impasto.runtime.core.errors import ImpastoError
+from impasto.runtime.media.decode import decode_image
+from impasto.runtime.media.header import declared_size
+from impasto.runtime.serve.errors import ApiError
+
+
+async def read_upload(request: Request, limit: int) -> bytes:
+    """The whole request body, refused with 413 once it is (or declares to be) over ``limit`` bytes."""
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise ApiError(413, "upload_too_large", f"upload of {int(declared):,} bytes; the limit is {limit:,}")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise ApiError(413, "upload_too_large", f"upload over the limit of {limit:,} bytes")
+        chunks.append(chunk)
+    body = b"".join(chunks)
+    request._body = body  # Starlette parses forms from the cached body; the stream is spent
+    return body
+
+
+async def upload_and_params(request: Request, files: tuple[str, ...], limit: int) -> tuple[dict[str, bytes], dict]:
+    """Images (multipart fields, or the raw body for the first of ``files``) and parameters (query string and form
+    fields), with the body limited to ``limit`` bytes."""
+    body = await read_upload(request, limit)
+    params = dict(request.query_params)
+    if request.headers.get("content-type", "").startswith("multipart/form-data"):
+        form = await request.form(max_files=len(files), max_fields=32)
+        images = {}
+        for key, value in form.multi_items():
+            if hasattr(value, "read"):
+                images[key] = await value.read()
+            else:
+                params[key] = value
+        return images, params
+    return {files[0]: body}, params
+
+
+def decode_upload(data: bytes | None, name: str, max_pixels: int) -> np.ndarray:
+    """An uploaded image (``name`` says which, in errors) as float32 RGB 0–255: 400 when missing or undecodable,
+    413 when its header (before decoding) or its decoded size is over ``max_pixels``."""
+    if not data:
+        raise ApiError(400, "no_image", f"no {name} image in the request")
+    size = declared_size(data)
+    if size and size[0] * size[1] > max_pixels:
+        raise ApiError(
+            413, "image_too_large", f"{name}: header declares {size[0]}×{size[1]} pixels; the limit is "
+            f"{max_pixels:,}",
+        )  # fmt: skip
+    try:
+        image = decode_image(data, name, capture_stderr=False)
+    except ImpastoError as error:
+        raise ApiError(400, "bad_image", str(error)) from None
+    if image.shape[0] * image.shape[1] > max_pixels:
+        width, height = image.shape[1], image.shape[0]
+        raise ApiError(413, "image_too_large", f"{name}: {width}×{height} pixels is over the limit")
+    return image
