@@ -158,12 +158,40 @@ def test_no_module_imports_torch():
     assert not bad, _report(bad, "the runtime never imports torch")
 
 
+# Modules of the export side that hold no torch (the defaults and choices the command line shows); the CLI may
+# import them when it builds its parser. test_torch_free_export_modules_import_without_torch holds them to that.
+TORCH_FREE_EXPORT = ("impasto.export.opsets", "impasto.export.training.settings")
+
+
 def test_only_the_cli_imports_the_export_side_and_only_lazily():
     bad = [
         i for i in IMPORTS
-        if _is_within(i.target, EXPORT) and not (_layer_name(i.module) == "cli" and i.lazy)
+        if _is_within(i.target, EXPORT)
+        and not (_layer_name(i.module) == "cli" and (i.lazy or i.target in TORCH_FREE_EXPORT))
     ]  # fmt: skip
     assert not bad, _report(bad, "impasto.export may be imported only by runtime/cli, inside a function")
+
+
+def test_torch_free_export_modules_import_without_torch():
+    """The CLI builds its parser with these; in a runtime-only install (no torch) they must still import."""
+    import subprocess
+    import sys
+
+    blocker = (
+        "import sys\n"
+        "class Block:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name == 'torch' or name.startswith('torch.'):\n"
+        "            raise ImportError('torch is blocked')\n"
+        "sys.meta_path.insert(0, Block())\n"
+        "import importlib\n"
+        f"for name in {TORCH_FREE_EXPORT!r}: importlib.import_module(name)\n"
+        "from impasto.runtime.cli.main import build_parser\n"
+        "build_parser().parse_args(['train', '--style', 's.jpg', '--content-dir', 'd'])\n"
+        "assert 'torch' not in sys.modules\n"
+    )
+    done = subprocess.run([sys.executable, "-c", blocker], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
 
 
 def test_imports_go_down_the_layers():

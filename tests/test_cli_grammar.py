@@ -254,7 +254,7 @@ def test_readme_commands_run_at_tiny_sizes(tmp_path):
         for flag, value in (("--size", "48"), ("--iters", "2")):
             if flag in words:
                 words[words.index(flag) + 1] = value
-        if words[1] == "stylize" and "--size" not in words and "-" not in words:
+        if "--size" not in words and "-" not in words and words[1] in ("stylize", "optimize"):
             words += ["--size", "48"]
         done = subprocess.run([sys.executable, "-m", "impasto.runtime.cli", *words[1:]], input=stdin,
                               capture_output=True, cwd=tmp_path, timeout=300)  # fmt: skip

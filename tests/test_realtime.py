@@ -194,52 +194,31 @@ def test_webcam_keys_change_model_size_blend_and_stop():
     assert escape.stop.is_set()
 
 
-def _drive_webcam(monkeypatch, presses: dict[int, str]) -> tuple[list, list[np.ndarray]]:
-    """Patch run_webcam's collaborators so a headless run can be steered: the capture thread presses ``presses[n]``
-    right after reading frame n (1-based), through the run's own controls, and every frame written to the record is
-    kept. run_webcam reads keys only from its window (cv2.waitKey), so without one there is no other way in."""
-    from impasto.runtime.nets import webcam
+def _key_presses(presses: dict[int, str]):
+    """A ``WebcamSettings.keys`` source pressing ``presses[n]`` after the n-th shown frame (1-based), and the list of
+    every shown frame."""
+    shown: list[np.ndarray] = []
 
-    made: list = []
-    written: list[np.ndarray] = []
+    def keys(count: int, frame: np.ndarray) -> int | None:
+        shown.append(frame.copy())
+        key = presses.get(count)
+        return None if key is None else 27 if key == "Esc" else ord(key)
 
-    class Controls(webcam._Controls):
-        def __init__(self, settings) -> None:
-            super().__init__(settings)
-            made.append(self)
-
-    class Source(webcam.VideoSource):
-        def read(self):
-            frame = super().read()
-            if frame is not None:
-                self.count = getattr(self, "count", 0) + 1
-                if self.count in presses:
-                    made[-1].key(ord(presses[self.count]) if presses[self.count] != "Esc" else 27)
-            return frame
-
-    class Writer(webcam.AtomicVideoWriter):
-        def write(self, frame: np.ndarray) -> None:
-            written.append(frame.copy())
-            super().write(frame)
-
-    monkeypatch.setattr(webcam, "_Controls", Controls)
-    monkeypatch.setattr(webcam, "VideoSource", Source)
-    monkeypatch.setattr(webcam, "AtomicVideoWriter", Writer)
-    return made, written
+    return keys, shown
 
 
-def test_webcam_switches_models_mid_run(clip, tmp_path, monkeypatch):
+def test_webcam_switches_models_mid_run(clip, tmp_path):
     """Two models, m pressed after frame 5 and again after frame 11: the recorded frames are A's, then B's, then
     A's again — each frame exactly one model's stylisation — and every frame is recorded."""
     from impasto.runtime.nets.webcam import WebcamSettings, run_webcam
 
     first, second = SHIPPED[0], SHIPPED[1]
-    made, written = _drive_webcam(monkeypatch, {5: "m", 11: "m"})
+    keys, written = _key_presses({5: "m", 11: "m"})
     record = tmp_path / "live.avi"
-    settings = WebcamSettings(models=[first, second], size=None, window=False, record=str(record))
+    settings = WebcamSettings(models=[first, second], size=None, window=False, record=str(record), keys=keys)
     stats = run_webcam(str(clip), settings)
     assert stats.frames == CLIP_FRAMES == len(written) and record.is_file()
-    assert made[0].model_index == 0  # pressed twice: back on the first model
+    assert len(_frames(record)) == CLIP_FRAMES
 
     sources = _frames(clip)
     streams = {name: Stylizer(name).stream(None) for name in (first, second)}
@@ -249,23 +228,24 @@ def test_webcam_switches_models_mid_run(clip, tmp_path, monkeypatch):
         closest = min(distance, key=distance.get)
         assert distance[closest] < 0.01 and max(distance.values()) > 5, distance  # one model's output, exactly
         labels.append(0 if closest == first else 1)
-    # a key pressed when the capture thread has read frame n reaches the stylising thread at most three frames
-    # earlier (the frame queue holds two, one is in the stylising thread's hands): frames ≤ n − 4 have the old model
-    # for sure and frames > n the new one
+    # a key pressed after frame n is shown reaches the stylising thread while the frames it already holds are in
+    # flight (two in the result queue, one in its hands, two in the frame queue): frames ≤ n keep the old model and
+    # frames > n + 5 have the new one for sure
     switches = [i for i in range(1, len(labels)) if labels[i] != labels[i - 1]]
     assert len(switches) == 2, labels
-    assert 5 - 4 <= switches[0] <= 5 and 11 - 4 <= switches[1] <= 11, labels
+    assert 5 <= switches[0] <= 5 + 5 and 11 <= switches[1] <= 11 + 5, labels
     assert labels[0] == 0 and labels[switches[0]] == 1 and labels[-1] == 0
 
 
 @pytest.mark.parametrize("key", ["q", "Esc"])
-def test_webcam_quit_key_ends_the_run_and_keeps_the_record(key, clip, tmp_path, monkeypatch):
+def test_webcam_quit_key_ends_the_run_and_keeps_the_record(key, clip, tmp_path):
     from impasto.runtime.nets.webcam import WebcamSettings, run_webcam
 
-    _, written = _drive_webcam(monkeypatch, {6: key})
+    keys, written = _key_presses({6: key})
     record = tmp_path / "live.avi"
-    stats = run_webcam(str(clip), WebcamSettings(models=[SHIPPED[0]], size=None, window=False, record=str(record)))
-    assert 1 <= stats.frames <= 6 and len(written) == stats.frames, stats
+    settings = WebcamSettings(models=[SHIPPED[0]], size=None, window=False, record=str(record), keys=keys)
+    stats = run_webcam(str(clip), settings)
+    assert stats.frames == 6 and len(written) == stats.frames, stats
     assert len(_frames(record)) == stats.frames
 
 

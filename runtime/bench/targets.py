@@ -31,21 +31,26 @@ class BenchTarget:
 
 
 def resolve_targets(model: str, precisions: list[str] | None = None) -> list[BenchTarget]:
-    """One target per precision variant of a manifest entry, or the file ``model`` names."""
+    """One target per precision variant of a manifest entry, or the file ``model`` names (each of ``precisions``
+    through the manifest beside it: a variant that cannot be found is an ImpastoError, never a silent fp32 row)."""
     resolved = resolve(model, kind=None)
-    if resolved.entry is None or resolved.entry.name != model:  # a path: that file
-        try:
-            meta = onnx_metadata(resolved.path)
-        except ImpastoError:  # an unreadable file is reported when the bench opens it
-            meta = {}
-        label = meta.get("impasto.name", resolved.path.name)  # variants of one net share its name, so they line up
-        kind = meta.get("impasto.kind", OTHER)
-        return [BenchTarget(label, resolved.path, meta.get("impasto.precision", "fp32"), kind)]
+    if resolved.entry is None or resolved.entry.name != model:  # a path: that file, or its listed variants
+        files = [resolved.path] if not precisions else [resolve(model, None, p).path for p in precisions]
+        return [_file_target(path) for path in dict.fromkeys(files)]
     entry = resolved.entry
     if entry.kind == LOSS:
-        return [BenchTarget(model, entry.file("loss"), "fp32", LOSS)]
+        return [BenchTarget(model, entry.file("loss"), "fp32", LOSS)] if not precisions or "fp32" in precisions else []
     chosen = [p for p in entry.precisions if not precisions or p in precisions]
     return [BenchTarget(model, entry.file(precision), precision, entry.kind) for precision in chosen]
+
+
+def _file_target(path: Path) -> BenchTarget:
+    try:
+        meta = onnx_metadata(path)
+    except ImpastoError:  # an unreadable file is reported when the bench opens it
+        meta = {}
+    label = meta.get("impasto.name", path.name)  # variants of one net share its name, so they line up
+    return BenchTarget(label, path, meta.get("impasto.precision", "fp32"), meta.get("impasto.kind", OTHER))
 
 
 def _random_tensor(shape: list, dtype, size: tuple[int, int], rng: np.random.Generator) -> np.ndarray:

@@ -21,7 +21,7 @@ class Parser(argparse.ArgumentParser):
     """argparse that reports a bad command line in one line instead of usage plus error."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        self.exit(EXIT_USER_ERROR, f"{self.prog}: error: {message} (see --help)\n")
+        self.exit(EXIT_USER_ERROR, f"impasto: error: {message} (see `{self.prog} --help`)\n")
 
 
 def default(settings: type, name: str) -> Any:

@@ -18,10 +18,12 @@ from impasto.runtime.cli.args import (
     print_json,
     session_config,
 )
+from impasto.runtime.core.errors import ImpastoError
 from impasto.runtime.gatys.settings import DEFAULT_MODEL, INITS, OPTIMIZERS, OptimizeSettings
 from impasto.runtime.media.color import PRESERVE_COLOR_MODES
 
 DEFAULT_CONTENT = "images/chelsea.png"
+STDIO = "-"
 DEFAULT_STYLE = "images/great-wave.jpg"
 
 
@@ -32,12 +34,12 @@ def add_optimize(commands) -> None:
         description="Optimise an image so its VGG16 features match the content photo and its Gram matrices the "
         "style painting(s). Without --content/--style it uses the shipped sample photo and painting.",
     )
-    parser.add_argument("--content", help="content photo (default: a shipped sample photo)")
+    parser.add_argument("--content", help="content photo, or - for stdin (default: a shipped sample photo)")
     parser.add_argument(
-        "--style", action="append", help="style image; repeat for several (default: a shipped painting)"
+        "--style", action="append", help="style image (- for stdin); repeat for several (default: a shipped painting)"
     )
     parser.add_argument("--style-blend", type=positive, nargs="+", metavar="W", help="one weight per --style")
-    add_output(parser, "stylized.png", "result file (.png, .jpg, …)")
+    add_output(parser, "stylized.png", "result file (.png, .jpg, …), or - for a PNG on stdout")
     size, iters = default(OptimizeSettings, "size"), default(OptimizeSettings, "iters")
     parser.add_argument("--size", type=image_size, default=size, help=f"N (long side) or HxW of the result ({size})")
     parser.add_argument("--iters", type=positive_int, default=iters, help=f"iterations at the coarsest scale ({iters})")
@@ -70,14 +72,18 @@ def run_optimize(args: argparse.Namespace) -> int:
     from impasto.runtime.core.registry import sample_path
     from impasto.runtime.gatys.loss_model import GatysLossModel
     from impasto.runtime.gatys.optimize import optimize, preflight
-    from impasto.runtime.media.decode import read_image
-    from impasto.runtime.media.encode import write_image
+    from impasto.runtime.media.encode import encode_image, write_image
     from impasto.runtime.media.paths import check_output_path, refuse_overwriting_inputs
 
     content_path = Path(args.content) if args.content else sample_path(DEFAULT_CONTENT)
     style_paths = [Path(p) for p in args.style] if args.style else [sample_path(DEFAULT_STYLE)]
-    output = check_output_path(args.output)
-    refuse_overwriting_inputs([content_path, *style_paths], [output])
+    if [content_path, *style_paths].count(Path(STDIO)) > 1:
+        raise ImpastoError("stdin (-) can give one image only")
+    if args.json and args.output == STDIO:
+        raise ImpastoError("--json prints on stdout, where -o - writes the image; use one of them")
+    output = Path(STDIO) if args.output == STDIO else check_output_path(args.output)
+    if args.output != STDIO:
+        refuse_overwriting_inputs([content_path, *style_paths], [output])
     model = GatysLossModel(f"vgg16-{args.pooling}" if args.pooling else args.model, session_config(args))
     settings = OptimizeSettings(
         size=args.size, iters=args.iters, optimizer=args.optimizer, content_weight=args.content_weight,
@@ -85,15 +91,19 @@ def run_optimize(args: argparse.Namespace) -> int:
         style_scale=args.style_scale, style_blend=args.style_blend, preserve_color=args.preserve_color,
         learning_rate=args.learning_rate, scales=args.scales,
     )  # fmt: skip
-    content = read_image(content_path)
-    styles = [read_image(path) for path in style_paths]
+    content = read_input(content_path)
+    styles = [read_input(path) for path in style_paths]
     preflight(model, content, styles, settings)
     print(
         f"loss graph: {model.path.name} ({model.pooling} pooling; VGG16 weights: {model.weights_source})",
         file=sys.stderr,
     )
     result = optimize(model, content, styles, settings, progress=not args.quiet)
-    write_image(output, result.image)
+    if args.output == STDIO:
+        sys.stdout.buffer.write(encode_image(result.image, ".png"))
+        sys.stdout.buffer.flush()
+    else:
+        write_image(output, result.image)
     last = result.history[-1] if result.history else {}
     height, width = result.image.shape[:2]
     if args.json:
@@ -102,6 +112,15 @@ def run_optimize(args: argparse.Namespace) -> int:
             "loss": last.get("loss"), "content_loss": last.get("content"), "style_loss": last.get("style"),
             "tv_loss": last.get("tv"), "model": model.path.name,
         })  # fmt: skip
-    else:
+    elif args.output != STDIO:
         print(f"wrote {output} ({width}×{height}, final loss {last.get('loss', 0):.4g})")
     return 0
+
+
+def read_input(path: Path):
+    """An image file, or stdin for ``-`` (float32 RGB 0–255)."""
+    from impasto.runtime.media.decode import decode_image, read_image
+
+    if path == Path(STDIO):
+        return decode_image(sys.stdin.buffer.read(), "stdin")
+    return read_image(path)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from impasto.runtime.cli.args import (
@@ -47,9 +48,12 @@ def add_stylize(commands) -> None:
     parser.add_argument(
         "--batch-size", type=positive_int, default=BATCH_SIZE, help=f"images of one size per run (default {BATCH_SIZE})"
     )
-    tile, overlap = default(StylizeOptions, "tile"), default(StylizeOptions, "overlap")
+    tile, overlap = default(StylizeOptions, "tile"), default(StylizeOptions, "overlap")  # overlap None: adaptive
     parser.add_argument("--tile", type=positive_int, default=tile, help=f"tile side for large images (default {tile})")
-    parser.add_argument("--overlap", type=non_negative_int, default=overlap, help=f"tile overlap (default {overlap})")
+    parser.add_argument(
+        "--overlap", type=non_negative_int, default=overlap, help="tile overlap in px (default 128, or a quarter of a "
+        "tile smaller than 512)",
+    )  # fmt: skip
     parser.add_argument(
         "--stats-side", type=positive_int, default=default(StylizeOptions, "stats_side"),
         help="long side of the copy whose normalisation statistics the tiles share (default: --tile; larger is "
@@ -69,6 +73,8 @@ def _stdio(args: argparse.Namespace, stylizer, options: StylizeOptions) -> dict:
 
     to_stdout = args.output == STDIO
     if not to_stdout:
+        if args.inputs == [STDIO] and (str(args.output).endswith(("/", os.sep)) or Path(args.output).is_dir()):
+            raise ImpastoError(f"{args.output}: stdin gives one image; -o must name a file, or - for stdout")
         check_output_path(args.output)
     if args.inputs == [STDIO]:
         data = sys.stdin.buffer.read()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from impasto.runtime.cli.args import add_model_options, image_size, non_negative
 
@@ -45,14 +44,11 @@ def add_video(commands) -> None:
 
 def run_video(args: argparse.Namespace) -> int:
     from impasto.runtime.cli.args import session_config
-    from impasto.runtime.core.errors import ImpastoError
     from impasto.runtime.media.video_io import check_video_output
     from impasto.runtime.nets.stylizer import Stylizer
     from impasto.runtime.nets.video import stylize_video
 
     check_video_output(args.output)
-    if Path(args.input).resolve() == Path(args.output).resolve():
-        raise ImpastoError(f"{args.output}: is the input; the result would replace it (choose another output)")
     stylizer = Stylizer(args.model, session_config(args), args.precision)
     stream = stylizer.stream(args.size, args.preserve_color, args.blend)
     result = stylize_video(stylizer, args.input, args.output, stream, quiet=args.quiet)

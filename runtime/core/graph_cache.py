@@ -9,6 +9,7 @@ from pathlib import Path
 
 import onnxruntime as ort
 
+from impasto.runtime.core.files import make_folder
 from impasto.runtime.core.machine import cpu_description
 from impasto.runtime.core.providers import provider_chain
 from impasto.runtime.core.session_config import SessionConfig
@@ -38,7 +39,7 @@ def cached_model_source(
     if cached.is_file():
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
         return cached, None
-    cached.parent.mkdir(parents=True, exist_ok=True)
+    make_folder(cached.parent)
     pending = cached.with_name(f".{cached.name}.{os.getpid()}.tmp")
     options.optimized_model_filepath = str(pending)
     # weights kept outside the model file (the loss graphs) are written beside the copy, under its final name

@@ -7,6 +7,7 @@ from pathlib import Path
 import onnxruntime as ort
 
 from impasto.runtime.core.errors import ImpastoError
+from impasto.runtime.core.files import make_folder
 from impasto.runtime.core.session_config import PROVIDER_NAMES, SessionConfig, Shape
 
 
@@ -48,7 +49,7 @@ def _tensorrt_options(config: SessionConfig, image_inputs: list[str]) -> dict[st
     options = {"trt_fp16_enable": "1" if config.trt_fp16 else "0"}
     if config.cache_dir:
         engines = Path(config.cache_dir) / "tensorrt"
-        engines.mkdir(parents=True, exist_ok=True)
+        make_folder(engines)
         options |= {
             "trt_engine_cache_enable": "1",
             "trt_engine_cache_path": str(engines),

@@ -117,9 +117,15 @@ def read_manifest(folder: Path | None = None) -> dict:
     if not path.is_file():
         return {"format": 1, "models": []}
     try:
-        return json.loads(path.read_text())
+        manifest = json.loads(path.read_text())
     except json.JSONDecodeError as error:
         raise ImpastoError(f"{path}: not valid JSON ({error.msg}, line {error.lineno})") from error
+    models = manifest.get("models") if isinstance(manifest, dict) else None
+    if not isinstance(models, list) or not all(
+        isinstance(m, dict) and isinstance(m.get("name"), str) and isinstance(m.get("files"), dict) for m in models
+    ):
+        raise ImpastoError(f'{path}: not an Impasto manifest (expected {{"models": [{{"name", "files", …}}]}})')
+    return manifest
 
 
 def entries(folder: Path | None = None) -> list[ModelEntry]:
@@ -140,6 +146,9 @@ def entries(folder: Path | None = None) -> list[ModelEntry]:
 def search_folders() -> list[Path]:
     """Where names are looked up: the shipped models, then each folder of ``IMPASTO_MODELS``."""
     extra = [Path(p) for p in os.environ.get(MODELS_PATH_VARIABLE, "").split(os.pathsep) if p]
+    for folder in extra:
+        if not folder.is_dir():
+            raise ImpastoError(f"{MODELS_PATH_VARIABLE}: {folder} is not a folder")
     return [shipped_models_dir(), *extra]
 
 
@@ -215,7 +224,7 @@ def resolve(model: str | Path, kind: str | None = TRANSFORMER, key: str | None =
             own = onnx_metadata(path).get("impasto.precision", "fp32")
             if key != own:
                 raise ImpastoError(
-                    f"{path} is a single {own} file with no manifest beside it listing variants; "
+                    f"{path} is a single {own} file that no manifest beside it lists with variants; "
                     f"--precision {key} cannot be honoured (name the {key} file itself, or drop --precision)"
                 )
             return ResolvedModel(path, None, own)

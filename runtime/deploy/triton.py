@@ -17,8 +17,8 @@ from pathlib import Path
 import onnx
 
 from impasto.runtime.core.errors import ImpastoError
+from impasto.runtime.core.files import make_folder
 from impasto.runtime.core.registry import TRANSFORMER, entries, onnx_metadata
-from impasto.runtime.media.paths import make_folder
 
 ONNX_TO_TRITON = {
     onnx.TensorProto.FLOAT: "TYPE_FP32",

@@ -34,6 +34,8 @@ OnStep = Callable[[Evaluation], None]
 
 @dataclass
 class OptimizeResult:
+    """The optimised image (H×W×3 RGB float32 0–255) and every iteration's loss parts."""
+
     image: np.ndarray  # H×W×3 RGB float32 0–255
     history: list[dict[str, float]] = field(default_factory=list)  # one entry per iteration: scale, loss parts
 

@@ -19,6 +19,12 @@ DEFAULT_MODEL = "vgg16-avg"  # the loss graph used when none is named
 
 @dataclass
 class OptimizeSettings:
+    """One optimisation: ``size`` in pixels (long side, or (height, width)); ``iters`` L-BFGS/Adam iterations at the
+    coarsest scale; weights α, β, γ (None: the loss graph's defaults); ``init`` content/noise/style; ``style_scale``
+    the style image's size relative to the output; ``style_blend`` one weight per style; ``preserve_color``
+    luminance/histogram; ``learning_rate`` Adam's step in 0–255 pixel units; ``scales`` coarse-to-fine scales (None:
+    automatic). ``validate`` raises ImpastoError for a setting that cannot work."""
+
     size: int | tuple[int, int] = 512  # long side of the result, or its exact (height, width)
     iters: int = 300
     optimizer: str = "lbfgs"
@@ -37,7 +43,8 @@ class OptimizeSettings:
         """Raise ImpastoError for a setting that cannot work, before any optimisation runs."""
         smallest = min(self.size) if isinstance(self.size, tuple) else self.size
         if smallest < model.min_side:
-            raise ImpastoError(f"--size must be at least {model.min_side} pixels for this model, not {self.size}")
+            shown = f"{self.size[0]}x{self.size[1]}" if isinstance(self.size, tuple) else self.size
+            raise ImpastoError(f"--size must be at least {model.min_side} pixels a side for this model, not {shown}")
         if self.iters < 1:
             raise ImpastoError(f"--iters must be at least 1, not {self.iters}")
         if self.optimizer not in OPTIMIZERS:

@@ -64,7 +64,9 @@ def _to_rgb_float(decoded: np.ndarray) -> np.ndarray:
 
 
 def read_image(path: str | Path, min_side: int = MIN_SIDE) -> np.ndarray:
-    """Decode ``path`` into float32 RGB 0–255, or raise ``ImpastoError`` saying what is wrong with the file."""
+    """Decode ``path`` into an H×W×3 float32 RGB array in 0–255 (grayscale, RGBA composited on white, 16-bit and
+    float files converted), or raise ``ImpastoError`` saying what is wrong with the file (missing, empty, truncated,
+    undecodable, a side under ``min_side`` pixels, a header claiming more than ``MAX_PIXELS``)."""
     path = Path(path)
     if not path.exists():
         raise ImpastoError(f"{path}: no such file")

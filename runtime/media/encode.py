@@ -43,5 +43,7 @@ def write_atomic(path: str | Path, data: bytes) -> None:
 
 
 def write_image(path: str | Path, image: np.ndarray) -> None:
+    """Write an H×W×3 RGB image (any float or int dtype, 0–255; rounded and clipped to 8 bits) to ``path``, in the
+    format its suffix names, atomically. ImpastoError for an unsupported suffix or an unwritable place."""
     path = check_output_path(path)
     write_atomic(path, encode_image(image, path.suffix))

@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 from impasto.runtime.core.errors import ImpastoError
+from impasto.runtime.core.files import make_folder
 
 READABLE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 WRITABLE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
@@ -24,15 +25,6 @@ def check_output_path(path: str | Path, suffixes=WRITABLE_SUFFIXES, kind: str = 
     if not os.access(folder, os.W_OK):
         raise ImpastoError(f"{path}: folder {folder} is not writable")
     return path
-
-
-def make_folder(folder: Path) -> Path:
-    """Create ``folder`` (and its parents) or say in one line why not."""
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise ImpastoError(f"{folder}: cannot create this folder ({error.strerror})") from error
-    return folder
 
 
 def collect_inputs(inputs: list[str | Path]) -> list[Path]:
@@ -62,15 +54,15 @@ def plan_outputs(inputs: list[Path], output: str | Path, model_name: str) -> lis
         return [refuse_overwriting_inputs(inputs, [check_output_path(output)])[0]]
     if output.exists() and not output.is_dir():
         raise ImpastoError(f"{output}: exists and is not a folder")
-    make_folder(output)
     planned = []
     for path in inputs:
         suffix = path.suffix.lower() if path.suffix.lower() in WRITABLE_SUFFIXES else ".png"
-        planned.append(check_output_path(output / f"{path.stem}-{model_name}{suffix}"))
+        planned.append(output / f"{path.stem}-{model_name}{suffix}")
     refuse_overwriting_inputs(inputs, planned)
     if len(set(planned)) != len(planned):
         raise ImpastoError("two inputs share a file name; stylise them into different folders")
-    return planned
+    make_folder(output)  # only once every other check has passed: a refused run leaves nothing behind
+    return [check_output_path(path) for path in planned]
 
 
 def refuse_overwriting_inputs(inputs: list[Path], outputs: list[Path]) -> list[Path]:

@@ -47,7 +47,7 @@ def stylize_files(
 
         for index, path in enumerate(inputs):
             image = stylizer.prepare(read_image(path, min_side=stylizer.min_side), options.size)
-            fits = options.tile is None or tile_count(image.shape, options.tile, options.overlap) == 1
+            fits = options.tile is None or tile_count(image.shape, options.tile, options.tile_overlap) == 1
             if group and (group[0][1].shape != image.shape or len(group) == batch_size or not fits):
                 flush()
             group.append((index, image))

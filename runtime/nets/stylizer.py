@@ -17,10 +17,12 @@ from impasto.runtime.core.errors import ImpastoError
 from impasto.runtime.core.registry import TRANSFORMER, default_name
 from impasto.runtime.core.session_config import SessionConfig
 from impasto.runtime.media.color import restore_chroma
-from impasto.runtime.media.resize import resize, resize_long_side
+from impasto.runtime.media.resize import long_side_size, resize
 from impasto.runtime.nets.temporal import TemporalBlender
 from impasto.runtime.nets.tiling import DEFAULT_OVERLAP, DEFAULT_TILE, stylize_large, tile_count
 from impasto.runtime.nets.transformer import TransformerModel
+
+MIN_TILE = 64  # px; a tile smaller than this is mostly blended border
 
 
 @dataclass(frozen=True)
@@ -29,25 +31,42 @@ class StylizeOptions:
 
     ``size``: long side the net sees, in pixels, or an exact (height, width) (None: the image's own). ``tile``:
     images larger than this many pixels a side are stylised in overlapping tiles of it (None: always one pass).
-    ``overlap``: pixels neighbouring tiles share. ``stats_side``: long side of the copy whose normalisation
-    statistics the tiles share (None: ``tile``).
+    ``overlap``: pixels neighbouring tiles share (None: 128, or a quarter of a smaller tile). ``stats_side``: long
+    side of the copy whose normalisation statistics the tiles share (None: ``tile``). ImpastoError for values that
+    cannot work (a tile under ``MIN_TILE`` px, an overlap over half the tile).
     """
 
     size: int | tuple[int, int] | None = None
     preserve_color: bool = False
     tile: int | None = DEFAULT_TILE
-    overlap: int = DEFAULT_OVERLAP
+    overlap: int | None = None
     stats_side: int | None = None
 
     def __post_init__(self) -> None:
         for name in ("size", "tile", "stats_side"):
             value = getattr(self, name)
             if value is not None and min(value if isinstance(value, tuple) else (value,)) <= 0:
-                raise ImpastoError(f"{name} must be a positive number of pixels, not {value}")
-        if self.overlap < 0:
+                raise ImpastoError(f"{name} must be a positive number of pixels, not {describe_size(value)}")
+        if self.tile is not None and self.tile < MIN_TILE:
+            raise ImpastoError(f"tile {self.tile} px is too small: tiles of under {MIN_TILE} px are mostly border")
+        if self.overlap is not None and self.overlap < 0:
             raise ImpastoError(f"overlap must be 0 or more pixels, not {self.overlap}")
-        if self.tile is not None and self.overlap * 2 > self.tile:
-            raise ImpastoError(f"--overlap {self.overlap} must be at most half of --tile {self.tile}")
+        if self.tile is not None and self.tile_overlap * 2 > self.tile:
+            raise ImpastoError(f"tile overlap {self.overlap} px must be at most half the tile size {self.tile} px")
+
+    @property
+    def tile_overlap(self) -> int:
+        """The overlap in pixels: as given, else 128 or a quarter of a tile smaller than 512 px."""
+        if self.overlap is not None:
+            return self.overlap
+        return min(DEFAULT_OVERLAP, (self.tile or DEFAULT_TILE) // 4)
+
+
+def describe_size(size: int | tuple[int, int] | None) -> str:
+    """``long side 512``, ``480x640`` or ``its own size``: a size as the command line writes it."""
+    if size is None:
+        return "its own size"
+    return f"{size[0]}x{size[1]}" if isinstance(size, tuple) else f"long side {size}"
 
 
 class Stylizer:
@@ -75,29 +94,37 @@ class Stylizer:
     def min_side(self) -> int:
         return self.net.min_side
 
-    def prepare(self, image: np.ndarray, size: int | tuple[int, int] | None) -> np.ndarray:
-        """The image as the net will see it: scaled so its long side is ``size``, or to exactly (height, width)
-        (None: unchanged), and checked. Raises ImpastoError when a side is (or would become) smaller than the net
-        accepts."""
-        height, width = image.shape[:2]
+    def net_size(self, height: int, width: int, size: int | tuple[int, int] | None) -> tuple[int, int]:
+        """(height, width) the net sees for an image of ``height``×``width`` at ``size``; ImpastoError when a side
+        is, or would become, smaller than the net accepts (checked before any work)."""
         if min(height, width) < self.min_side:
             raise ImpastoError(f"image is {width}×{height} pixels; {self.name} needs at least {self.min_side} a side")
         if isinstance(size, tuple):
-            small = resize(image, (size[1], size[0])) if size != (height, width) else image
+            target = size
+        elif size:
+            new_width, new_height = long_side_size((height, width), size)
+            target = (new_height, new_width)
         else:
-            small = resize_long_side(image, size) if size and max(height, width) != size else image
-        if min(small.shape[:2]) < self.min_side:
+            target = (height, width)
+        if min(target) < self.min_side:
             raise ImpastoError(
-                f"image is {width}×{height} pixels: at long side {size} its short side would be "
-                f"{min(small.shape[:2])}, below the {self.min_side} {self.name} needs; use a larger size"
+                f"image is {width}×{height} pixels: at {describe_size(size)} it would be {target[1]}×{target[0]}, "
+                f"below the {self.min_side} px a side {self.name} needs; use a larger size"
             )
-        return small
+        return target
+
+    def prepare(self, image: np.ndarray, size: int | tuple[int, int] | None) -> np.ndarray:
+        """The image as the net will see it: scaled so its long side is ``size``, or to exactly (height, width)
+        (None: unchanged), and checked (see :meth:`net_size`)."""
+        height, width = image.shape[:2]
+        target = self.net_size(height, width, size)
+        return image if target == (height, width) else resize(image, (target[1], target[0]))
 
     def _render(self, prepared: np.ndarray, options: StylizeOptions) -> np.ndarray:
         if options.tile is None:
             out = self.net.stylize(prepared)
         else:
-            out = stylize_large(self.net, prepared, options.tile, options.overlap, options.stats_side)
+            out = stylize_large(self.net, prepared, options.tile, options.tile_overlap, options.stats_side)
         return restore_chroma(out, prepared) if options.preserve_color else out
 
     def stylize(
@@ -107,7 +134,7 @@ class Stylizer:
         size: int | None = None,
         preserve_color: bool = False,
         tile: int | None = DEFAULT_TILE,
-        overlap: int = DEFAULT_OVERLAP,
+        overlap: int | None = None,
         stats_side: int | None = None,
     ) -> np.ndarray:
         """H×W×3 float32 RGB 0–255 → the stylised image, float32 RGB 0–255, at long side ``size`` (None: the
@@ -124,7 +151,9 @@ class Stylizer:
         """Several images; those that come out one size and fit one tile run as one batch (one session run)."""
         prepared = [self.prepare(image, options.size) for image in images]
         shapes = {image.shape for image in prepared}
-        single = options.tile is None or all(tile_count(i.shape, options.tile, options.overlap) == 1 for i in prepared)
+        single = options.tile is None or all(
+            tile_count(i.shape, options.tile, options.tile_overlap) == 1 for i in prepared
+        )
         if len(prepared) < 2 or len(shapes) != 1 or not single:
             return [self._render(image, options) for image in prepared]
         results = self.net.stylize_batch(prepared)

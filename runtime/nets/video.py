@@ -11,6 +11,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from impasto.runtime.media.paths import refuse_overwriting_inputs
 from impasto.runtime.media.video_io import AtomicVideoWriter, VideoSource, check_video_output
 from impasto.runtime.nets.stylizer import FrameStream, Stylizer
 
@@ -28,10 +29,16 @@ def stylize_video(
     """Every frame of ``source`` through ``stream`` (default: ``stylizer.stream()``) into ``output``, written to a
     hidden temporary file and renamed when complete. ImpastoError for an unreadable source or unwritable output."""
     check_video_output(output)
+    refuse_overwriting_inputs([Path(source)], [Path(output)])
     stream = stream or stylizer.stream()
     video = VideoSource(str(source))
+    try:
+        stylizer.net_size(video.height, video.width, stream.options.size)  # a bad size fails before any work
+    except BaseException:
+        video.close()
+        raise
     writer = AtomicVideoWriter(output, video.fps, video.width, video.height)
-    bar = tqdm(total=video.frame_count, desc=f"video {stylizer.name}", unit="frame", disable=quiet)
+    bar = tqdm(total=video.frame_count, desc=f"video {stylizer.name}", unit="frame", disable=True if quiet else None)
     try:
         while (frame := video.read()) is not None:
             writer.write(stream(frame))

@@ -12,6 +12,7 @@ from __future__ import annotations
 import queue
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,6 +21,7 @@ import numpy as np
 
 from impasto.runtime.core.errors import ImpastoError
 from impasto.runtime.core.session_config import SessionConfig
+from impasto.runtime.media.paths import refuse_overwriting_inputs
 from impasto.runtime.media.video_io import AtomicVideoWriter, VideoSource, check_video_output, to_bgr_uint8
 from impasto.runtime.nets.stylizer import FrameStream, Stylizer, StylizerCache
 
@@ -39,6 +41,10 @@ class WebcamSettings:
     window: bool = True
     record: str | None = None
     max_frames: int | None = None
+    # a key source besides the window: called on the main thread after each shown frame with the number of frames
+    # shown so far and that frame; returns a key code as cv2.waitKey would (None or -1: no key) — a remote control,
+    # a GUI of one's own, a test
+    keys: Callable[[int, np.ndarray], int | None] | None = None
 
 
 @dataclass
@@ -142,6 +148,8 @@ def run_webcam(source: str | int, settings: WebcamSettings) -> WebcamStats:
     """Run until the source ends, ``max_frames`` are shown, or the user quits; returns what was measured."""
     if settings.record:
         check_video_output(settings.record)
+        if not isinstance(source, int):
+            refuse_overwriting_inputs([Path(source)], [Path(settings.record)])
     controls = _Controls(settings)
     controls.model(settings.models[0])  # a bad model fails here, before the camera is opened
     video = VideoSource(source if isinstance(source, int) else str(Path(source)))
@@ -160,7 +168,7 @@ def run_webcam(source: str | int, settings: WebcamSettings) -> WebcamStats:
     started = time.perf_counter()
     shown_at: list[float] = []
     try:
-        while (out := results.get()) is not _END:
+        while not controls.stop.is_set() and (out := results.get()) is not _END:  # a quit key ends it at once
             if isinstance(out, Exception):
                 raise out
             stats.frames += 1
@@ -173,6 +181,8 @@ def run_webcam(source: str | int, settings: WebcamSettings) -> WebcamStats:
                 name = settings.models[controls.model_index]
                 cv2.imshow(WINDOW, _overlay(out, f"{fps:5.1f} FPS  {name}  {controls.size or 'full'} px  [m s b q]"))
                 controls.key(cv2.waitKey(1) & 0xFF)
+            if settings.keys is not None and (code := settings.keys(stats.frames, out)) is not None and code >= 0:
+                controls.key(code)
     except BaseException:
         controls.stop.set()
         if writer:
@@ -180,9 +190,12 @@ def run_webcam(source: str | int, settings: WebcamSettings) -> WebcamStats:
         raise
     finally:
         controls.stop.set()
-        _drain(frames)
-        for worker in workers:
-            worker.join(timeout=5)
+        deadline = time.perf_counter() + 5
+        for worker in workers:  # unblock threads waiting to hand over a frame or a result, until they end
+            while worker.is_alive() and time.perf_counter() < deadline:
+                _drain(frames)
+                _drain(results)
+                worker.join(timeout=0.05)
         video.close()
         if settings.window:
             cv2.destroyAllWindows()
@@ -192,10 +205,10 @@ def run_webcam(source: str | int, settings: WebcamSettings) -> WebcamStats:
     return stats
 
 
-def _drain(frames: queue.Queue) -> None:
-    """Unblock a capture thread waiting to hand over a frame."""
+def _drain(items: queue.Queue) -> None:
+    """Empty a queue, so a thread waiting to put into it goes on."""
     try:
         while True:
-            frames.get_nowait()
+            items.get_nowait()
     except queue.Empty:
         pass
