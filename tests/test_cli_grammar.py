@@ -261,3 +261,55 @@ def test_readme_commands_run_at_tiny_sizes(tmp_path):
         assert done.returncode == 0, f"{command}: {done.stderr.decode()[-500:]}"
         ran += 1
     assert ran >= 5
+
+
+def test_refusals_leave_nothing_and_share_one_prefix(tmp_path):
+    out = tmp_path / "styled"
+    done = run_cli("stylize", PHOTO, PHOTO, "--model", NET, "-o", f"{out}/")
+    assert done.returncode == 2 and "share a file name" in done.stderr and not out.exists()
+    for argv in (("stylize", "--size", "10x"), ("stylize", "--size", "0"), ("bench", "--warmup", "-1"),
+                 ("video", "in.mp4"), ("optimize", "--iters", "x")):  # fmt: skip
+        done = run_cli(*argv)
+        lines = done.stderr.strip().splitlines()
+        assert done.returncode == 2 and len(lines) == 1 and lines[0].startswith("impasto: error: "), (argv, lines)
+
+
+def test_webcam_never_records_over_its_source(tmp_path):
+    clip = tmp_path / "clip.avi"
+    writer = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"MJPG"), 10, (64, 48))
+    for value in range(5):
+        writer.write(np.full((48, 64, 3), 40 * value, np.uint8))
+    writer.release()
+    before = clip.read_bytes()
+    link = tmp_path / "link.avi"
+    link.symlink_to(clip)
+    for target in (clip, link):
+        done = run_cli("webcam", "--source", clip, "--no-window", "--model", NET, "-o", target)
+        assert done.returncode == 2 and "is an input" in done.stderr, done.stderr
+    assert clip.read_bytes() == before and link.is_symlink()
+
+
+def test_bad_manifests_tiles_and_cache_folders_are_one_line(tmp_path):
+    env = dict(os.environ)
+    command = [sys.executable, "-m", "impasto.runtime.cli"]
+    for text in ("[]", "{}", '{"models": 5}', '{"models": [1]}'):
+        (tmp_path / "manifest.json").write_text(text)
+        done = subprocess.run([*command, "models"], capture_output=True, text=True, timeout=60,
+                              env={**env, MODELS_PATH_VARIABLE: str(tmp_path)})  # fmt: skip
+        assert done.returncode == 2 and "not an Impasto manifest" in done.stderr and "Traceback" not in done.stderr
+    done = subprocess.run([*command, "models"], capture_output=True, text=True, timeout=60,
+                          env={**env, MODELS_PATH_VARIABLE: str(tmp_path / "absent")})  # fmt: skip
+    assert done.returncode == 2 and "is not a folder" in done.stderr
+    out = tmp_path / "o.png"
+    done = run_cli("stylize", PHOTO, "--model", NET, "--tile", "20", "-o", out)
+    assert_one_line_failure(done, out, "too small")
+    done = run_cli("stylize", PHOTO, "--model", NET, "--cache-dir", PHOTO, "-o", out)
+    assert_one_line_failure(done, out, "not a folder")
+
+
+def test_optimize_reads_stdin_and_writes_stdout():
+    command = [sys.executable, "-m", "impasto.runtime.cli", "optimize", "--content", "-", "--size", "48", "--iters",
+               "2", "-o", "-", "--quiet"]  # fmt: skip
+    done = subprocess.run(command, input=PHOTO.read_bytes(), capture_output=True, timeout=300)
+    assert done.returncode == 0, done.stderr.decode()
+    assert max(decode_image(done.stdout, "stdout").shape[:2]) == 48
