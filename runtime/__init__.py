@@ -15,6 +15,7 @@ Layout (imports flow one way, top to bottom): ``cli`` → ``serve``, ``bench``, 
 """
 
 import impasto.runtime.media  # noqa: F401 — first: sets OpenCV's pixel limit before cv2 is imported
+from impasto import __version__
 from impasto.runtime.core.errors import ImpastoError
 from impasto.runtime.core.session_config import SessionConfig
 from impasto.runtime.gatys.loss_model import GatysLossModel, LossWeights
@@ -26,18 +27,6 @@ from impasto.runtime.nets.stylizer import FrameStream, StylizeOptions, Stylizer
 from impasto.runtime.nets.temporal import TemporalBlender
 from impasto.runtime.nets.tiling import stylize_large
 from impasto.runtime.nets.transformer import TransformerModel
-
-
-def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("impasto")
-    except PackageNotFoundError:  # run from a source tree that was never installed
-        return "0+unknown"
-
-
-__version__ = _version()
 
 __all__ = [
     "FrameStream",

@@ -93,7 +93,7 @@ def test_stylize_bad_inputs(tmp_path):
     done = run_cli("stylize", *pair, "--model", MODEL, "-o", output)
     assert_one_line_failure(done, output, "need an output folder")
     done = run_cli("stylize", pair[0], "--model", MODEL, "-o", output, "--tile", "100", "--overlap", "80")
-    assert_one_line_failure(done, output, "--overlap")
+    assert_one_line_failure(done, output, "overlap")
     gif = tmp_path / "out.gif"
     done = run_cli("stylize", pair[0], "--model", MODEL, "-o", gif, "--size", "64")
     assert_one_line_failure(done, gif, "unsupported output type .gif")

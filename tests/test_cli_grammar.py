@@ -32,8 +32,10 @@ def _json(done) -> dict:
 
 
 def test_version_and_info_json():
+    import impasto
     import impasto.runtime
 
+    assert impasto.__version__ == impasto.runtime.__version__ != "0+unknown"
     done = run_cli("--version")
     assert done.returncode == 0 and done.stdout.strip() == f"impasto {impasto.runtime.__version__}"
     info = _json(run_cli("info", "--json"))

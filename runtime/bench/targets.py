@@ -34,7 +34,13 @@ def resolve_targets(model: str, precisions: list[str] | None = None) -> list[Ben
     """One target per precision variant of a manifest entry, or the file ``model`` names (each of ``precisions``
     through the manifest beside it: a variant that cannot be found is an ImpastoError, never a silent fp32 row)."""
     resolved = resolve(model, kind=None)
-    if resolved.entry is None or resolved.entry.name != model:  # a path: that file, or its listed variants
+    if resolved.entry is None:  # a lone file: timed as it is (a file that cannot load is a FAILED row)
+        target = _file_target(resolved.path)
+        if precisions and target.precision not in precisions:
+            wanted = "/".join(precisions)
+            raise ImpastoError(f"{model} is a single {target.precision} file; --precision {wanted} cannot be honoured")
+        return [target]
+    if resolved.entry.name != model:  # a path listed in a manifest: that file, or the variants asked for
         files = [resolved.path] if not precisions else [resolve(model, None, p).path for p in precisions]
         return [_file_target(path) for path in dict.fromkeys(files)]
     entry = resolved.entry
