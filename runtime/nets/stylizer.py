@@ -120,7 +120,8 @@ class Stylizer:
         target = self.net_size(height, width, size)
         return image if target == (height, width) else resize(image, (target[1], target[0]))
 
-    def _render(self, prepared: np.ndarray, options: StylizeOptions) -> np.ndarray:
+    def render(self, prepared: np.ndarray, options: StylizeOptions) -> np.ndarray:
+        """An image as :meth:`prepare` returns it → stylised (tiled when large), colours restored if asked."""
         if options.tile is None:
             out = self.net.stylize(prepared)
         else:
@@ -131,21 +132,22 @@ class Stylizer:
         self,
         image: np.ndarray,
         *,
-        size: int | None = None,
+        size: int | tuple[int, int] | None = None,
         preserve_color: bool = False,
         tile: int | None = DEFAULT_TILE,
         overlap: int | None = None,
         stats_side: int | None = None,
     ) -> np.ndarray:
-        """H×W×3 float32 RGB 0–255 → the stylised image, float32 RGB 0–255, at long side ``size`` (None: the
-        input's size). Large images go tile by tile with the whole image's normalisation statistics (no seams);
-        ``preserve_color`` keeps the input's chroma (YIQ) under the result's luminance. See :class:`StylizeOptions`."""
+        """H×W×3 float32 RGB 0–255 → the stylised image, float32 RGB 0–255, at long side ``size`` or exactly
+        (height, width) (None: the input's size). Large images go tile by tile with the whole image's normalisation
+        statistics (no seams); ``preserve_color`` keeps the input's chroma (YIQ) under the result's luminance. See
+        :class:`StylizeOptions`; ImpastoError for a size below the net's minimum side."""
         options = StylizeOptions(size, preserve_color, tile, overlap, stats_side)
         return self.stylize_with(image, options)
 
     def stylize_with(self, image: np.ndarray, options: StylizeOptions) -> np.ndarray:
         """:meth:`stylize` with the options as one object."""
-        return self._render(self.prepare(image, options.size), options)
+        return self.render(self.prepare(image, options.size), options)
 
     def stylize_many(self, images: list[np.ndarray], options: StylizeOptions) -> list[np.ndarray]:
         """Several images; those that come out one size and fit one tile run as one batch (one session run)."""
@@ -155,7 +157,7 @@ class Stylizer:
             tile_count(i.shape, options.tile, options.tile_overlap) == 1 for i in prepared
         )
         if len(prepared) < 2 or len(shapes) != 1 or not single:
-            return [self._render(image, options) for image in prepared]
+            return [self.render(image, options) for image in prepared]
         results = self.net.stylize_batch(prepared)
         if options.preserve_color:
             results = [restore_chroma(out, image) for out, image in zip(results, prepared, strict=True)]
@@ -181,7 +183,7 @@ class FrameStream:
     def __call__(self, frame: np.ndarray) -> np.ndarray:
         """H×W×3 float32 RGB 0–255 → the same shape, stylised."""
         small = self.stylizer.prepare(frame, self.options.size)
-        out = self.stylizer._render(small, self.options)
+        out = self.stylizer.render(small, self.options)
         if self.blender is not None:
             out = self.blender.apply(small, out)
         return out if out.shape == frame.shape else resize(out, (frame.shape[1], frame.shape[0]))
