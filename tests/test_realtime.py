@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from conftest import REPO, photo, run_cli, shipped_transformer_names, shipped_transformers
 
+from impasto.runtime.core.registry import shipped_models_dir
 from impasto.runtime.media.decode import read_image
 from impasto.runtime.media.resize import resize_long_side
 from impasto.runtime.media.video_io import VideoSource
@@ -71,7 +72,9 @@ def test_every_shipped_file_matches_its_checksum_and_loads(name):
         path = REPO / "models" / file
         assert hashlib.sha256(path.read_bytes()).hexdigest() == entry["sha256"][file], file
         model = TransformerModel(name, precision=precision)
-        assert model.path.resolve() == path.resolve() and model.precision == precision and model.name == name
+        installed = shipped_models_dir() / file  # the installed package's copy (site-packages, or this tree)
+        assert model.path.resolve() == installed.resolve() and model.precision == precision and model.name == name
+        assert installed.read_bytes() == path.read_bytes()
 
 
 def test_stylize_command_batches_a_folder(tmp_path, photos):

@@ -31,6 +31,12 @@ class Architecture:
     separable: bool
     edge_kernel: int  # first and last convolution
     half_resolution_edges: bool = False  # stride-2 first convolution, pixel-shuffle output: nothing at full size
+    # with half_resolution_edges: how the full-size output is made. "pixel_shuffle" (v1): each 2×2 block from four
+    # channels (a 2-px grid when they disagree); "upsample_conv" (v2 candidates): nearest ×2 of ``final_channels``
+    # maps and a 3×3 convolution at full size (Odena et al. 2016), so neighbouring pixels share their weights
+    output: str = "pixel_shuffle"
+    final_channels: int = 12
+    reflect_residuals: bool = False  # reflection instead of zero padding in the residual blocks (borders)
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -42,6 +48,16 @@ ARCHITECTURES: dict[str, Architecture] = {
         "light", (24, 24, 64), residual_blocks=4, separable=True, edge_kernel=3, half_resolution_edges=True
     ),
 }
+# Issue 11's light v2 candidates, measured in benchmarks/light_v2_candidates.py before one is chosen
+CANDIDATES: dict[str, Architecture] = {
+    f"light2-{channels}{'-reflect' if reflect else ''}": Architecture(
+        f"light2-{channels}{'-reflect' if reflect else ''}", (24, 24, 64), residual_blocks=4, separable=True,
+        edge_kernel=3, half_resolution_edges=True, output="upsample_conv", final_channels=channels,
+        reflect_residuals=reflect,
+    )
+    for channels in (8, 16)
+    for reflect in (False, True)
+}  # fmt: skip
 
 
 OUTPUT_MID, OUTPUT_SWING = 127.5, 150.0
@@ -109,8 +125,16 @@ class TransformerNet(nn.Module):
                 ConvLayer(3, c1, edge, stride=2), nn.InstanceNorm2d(c1, affine=True), nn.ReLU(),
                 ConvLayer(c1, c3, 3, stride=2), nn.InstanceNorm2d(c3, affine=True), nn.ReLU(),
             )  # fmt: skip
-            blocks = architecture.residual_blocks
-            self.residuals = nn.Sequential(*(ResidualBlock(c3, sep, reflect=False) for _ in range(blocks)))
+            blocks, reflect = architecture.residual_blocks, architecture.reflect_residuals
+            self.residuals = nn.Sequential(*(ResidualBlock(c3, sep, reflect=reflect) for _ in range(blocks)))
+            if architecture.output == "upsample_conv":
+                final = architecture.final_channels
+                self.decoder = nn.Sequential(
+                    nn.Conv2d(c3, c2, 1), nn.Upsample(scale_factor=2.0, mode="nearest"),
+                    ConvLayer(c2, final, 3), nn.InstanceNorm2d(final, affine=True), nn.ReLU(),
+                    nn.Upsample(scale_factor=2.0, mode="nearest"), ConvLayer(final, 3, edge),
+                )  # fmt: skip
+                return
             self.decoder = nn.Sequential(
                 nn.Conv2d(c3, c2, 1), nn.Upsample(scale_factor=2.0, mode="nearest"),
                 ConvLayer(c2, c2, 3), nn.InstanceNorm2d(c2, affine=True), nn.ReLU(),
@@ -147,9 +171,11 @@ class ClampedNet(nn.Module):
 
 
 def build(name: str) -> TransformerNet:
-    if name not in ARCHITECTURES:
-        raise ValueError(f"unknown architecture {name!r}; choose from {', '.join(ARCHITECTURES)}")
-    return TransformerNet(ARCHITECTURES[name])
+    """A freshly initialised net of a shipped architecture or an issue-11 candidate."""
+    known = ARCHITECTURES | CANDIDATES
+    if name not in known:
+        raise ValueError(f"unknown architecture {name!r}; choose from {', '.join(known)}")
+    return TransformerNet(known[name])
 
 
 def multiply_adds(net: TransformerNet, height: int, width: int) -> int:
