@@ -105,6 +105,11 @@ def test_api_result_equals_the_cli_result(server, tmp_path):
     api = httpx.post(f"{base}/v1/stylize", params={"model": NET, "size": 128}, content=PHOTO.read_bytes())
     assert api.status_code == 200
     assert api.content == output.read_bytes()
+    done = run_cli("stylize", PHOTO, "--model", NET, "--size", "128", "--strength", "0.4", "-o", output, "--quiet")
+    api = httpx.post(
+        f"{base}/v1/stylize", params={"model": NET, "size": 128, "strength": 0.4}, content=PHOTO.read_bytes()
+    )
+    assert api.status_code == 200 and api.content == output.read_bytes()
 
 
 def test_gatys_job_runs_and_reports_progress(server):
@@ -167,6 +172,8 @@ def test_bad_requests_get_4xx_json_and_leave_the_server_healthy(server):
         (post(photo, size="huge"), 400, "bad_parameter"),
         (post(photo, size="100000"), 400, "bad_parameter"),
         (post(photo, format="gif"), 400, "bad_parameter"),
+        (post(photo, strength="1.5"), 400, "bad_parameter"),
+        (post(photo, strength="nan"), 400, "bad_parameter"),
         (post(b""), 400, "no_image"),
         (httpx.post(f"{base}/v1/jobs", files={"content": ("c.png", photo)}), 400, "no_image"),
     ]

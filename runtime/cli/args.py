@@ -161,6 +161,24 @@ def session_config(args: argparse.Namespace, provider: str | None = None):
     )  # fmt: skip
 
 
+def fraction(text: str) -> float:
+    """A number from 0 to 1."""
+    value = non_negative(text)
+    if value > 1:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, not {text}")
+    return value
+
+
+def add_strength(parser: argparse.ArgumentParser) -> None:
+    """``--strength S``: how much of the net's result (0: the photo, 1: the result; a blend between)."""
+    from impasto.runtime.nets.stylizer import StylizeOptions
+
+    value = default(StylizeOptions, "strength")
+    parser.add_argument(
+        "--strength", type=fraction, default=value, help=f"0 gives the photo, 1 the style's result ({value:g})"
+    )
+
+
 def add_precision(parser: argparse.ArgumentParser) -> None:
     """``--precision``: which variant of a net to run."""
     from impasto.runtime.core.registry import PRECISIONS

@@ -8,6 +8,7 @@ from pathlib import Path
 from impasto.runtime.cli.args import (
     add_json,
     add_model_options,
+    add_strength,
     default,
     image_size,
     positive_int,
@@ -29,6 +30,7 @@ def add_batch(commands) -> None:
     parser.add_argument("-o", "--output", type=Path, required=True, metavar="OUT_DIR", help="output folder")
     parser.add_argument("--size", type=image_size, help="N (long side) or HxW of the results (default: each input's)")
     parser.add_argument("--preserve-color", action="store_true", default=default(BatchSettings, "preserve_color"))
+    add_strength(parser)
     parser.add_argument("--actors", type=positive_int, help="actor pool size (default: GPUs, else cores / 2)")
     size = default(BatchSettings, "batch_size")
     parser.add_argument("--batch-size", type=positive_int, default=size, help=f"images per actor call ({size})")
@@ -45,6 +47,7 @@ def run_batch_command(args: argparse.Namespace) -> int:
 
     settings = BatchSettings(
         model=args.model or default_name(TRANSFORMER), size=args.size, preserve_color=args.preserve_color,
+        strength=args.strength,
         actors=args.actors, batch_size=args.batch_size, address=args.address, session=session_config(args),
         precision=args.precision,
     )  # fmt: skip

@@ -11,6 +11,7 @@ from impasto.runtime.cli.args import (
     add_json,
     add_model_options,
     add_output,
+    add_strength,
     default,
     image_size,
     non_negative_int,
@@ -46,6 +47,7 @@ def add_stylize(commands) -> None:
         "--preserve-color", action="store_true", default=default(StylizeOptions, "preserve_color"),
         help="keep the input's colours (the result's luminance with the input's chroma)",
     )  # fmt: skip
+    add_strength(parser)
     parser.add_argument(
         "--batch-size", type=positive_int, default=BATCH_SIZE, help=f"images of one size per run (default {BATCH_SIZE})"
     )
@@ -107,7 +109,7 @@ def run_stylize(args: argparse.Namespace) -> int:
         raise ImpastoError("--format is for -o - (a file's suffix says its format)")
     if STDIO in args.inputs and (len(args.inputs) != 1):
         raise ImpastoError("- (stdin) must be the only input")
-    options = StylizeOptions(args.size, args.preserve_color, args.tile, args.overlap, args.stats_side)
+    options = StylizeOptions(args.size, args.preserve_color, args.tile, args.overlap, args.stats_side, args.strength)
     if args.inputs == [STDIO] or args.output == STDIO:
         if args.inputs != [STDIO] and len(args.inputs) != 1:
             raise ImpastoError("-o - writes one image: give one input")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from impasto.runtime.cli.args import add_model_options, image_size, non_negative
+from impasto.runtime.cli.args import add_model_options, add_strength, image_size, non_negative
 
 
 def blend_strength(text: str) -> float:
@@ -36,6 +36,7 @@ def add_video(commands) -> None:
     parser.add_argument("-o", "--output", required=True, help="output video (.mp4, .avi, .mkv, .mov, .m4v)")
     parser.add_argument("--size", type=image_size, help="N (long side) or HxW the net sees (default: the video's own)")
     parser.add_argument("--preserve-color", action="store_true", help="keep the input's colours")
+    add_strength(parser)
     add_blend(parser)
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     add_model_options(parser)
@@ -50,7 +51,7 @@ def run_video(args: argparse.Namespace) -> int:
 
     check_video_output(args.output)
     stylizer = Stylizer(args.model, session_config(args), args.precision)
-    stream = stylizer.stream(args.size, args.preserve_color, args.blend)
+    stream = stylizer.stream(args.size, args.preserve_color, args.blend, args.strength)
     result = stylize_video(stylizer, args.input, args.output, stream, quiet=args.quiet)
     speed = result.frames / result.seconds if result.seconds else 0.0
     print(f"wrote {args.output} ({result.frames} frames at {result.fps:g} FPS; stylised at {speed:.1f} FPS)")

@@ -5,7 +5,14 @@ from __future__ import annotations
 import argparse
 import sys
 
-from impasto.runtime.cli.args import add_model_options, default, image_size, positive_int, session_config
+from impasto.runtime.cli.args import (
+    add_model_options,
+    add_strength,
+    default,
+    image_size,
+    positive_int,
+    session_config,
+)
 from impasto.runtime.cli.video import add_blend
 from impasto.runtime.nets.webcam import WebcamSettings
 
@@ -23,6 +30,7 @@ def add_webcam(commands) -> None:
     size = default(WebcamSettings, "size")
     parser.add_argument("--size", type=image_size, default=size, help=f"N (long side) or HxW the net sees ({size})")
     parser.add_argument("--preserve-color", action="store_true", help="keep the input's colours")
+    add_strength(parser)
     add_blend(parser)
     parser.add_argument("--no-window", action="store_true", help="run without a window (headless)")
     parser.add_argument("-o", "--output", "--record", dest="output", help="also write the stylised frames to a video")
@@ -37,8 +45,8 @@ def run_webcam_command(args: argparse.Namespace) -> int:
 
     settings = WebcamSettings(
         models=args.model or [default_name(TRANSFORMER)], size=args.size, blend=args.blend,
-        preserve_color=args.preserve_color, session=session_config(args), precision=args.precision,
-        window=not args.no_window, record=args.output, max_frames=args.frames,
+        preserve_color=args.preserve_color, strength=args.strength, session=session_config(args),
+        precision=args.precision, window=not args.no_window, record=args.output, max_frames=args.frames,
     )  # fmt: skip
     stats = run_webcam(args.source if args.source else args.camera, settings)
     mean = sum(stats.stylize_seconds) / len(stats.stylize_seconds) if stats.stylize_seconds else 0.0

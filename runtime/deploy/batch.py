@@ -27,6 +27,7 @@ class BatchSettings:
     model: str
     size: int | tuple[int, int] | None = None  # long side, or (height, width)
     preserve_color: bool = False
+    strength: float = 1.0  # 0: the photo, 1: the style's result
     actors: int | None = None  # default: one per GPU, else one per 2 cores
     batch_size: int = 4  # images an actor is handed at a time
     address: str | None = None  # a Ray cluster; default: a local Ray instance
@@ -106,8 +107,10 @@ def run_batch(inputs_dir: Path, outputs_dir: Path, settings: BatchSettings, quie
         processing_began = time.perf_counter()
         dataset = ray.data.from_items(items, override_num_blocks=min(len(items), actors * 4)).map_batches(
             _StylizeActor,
-            fn_constructor_args=(settings.model, session, settings.precision, StylizeOptions(settings.size,
-                                                                                           settings.preserve_color)),
+            fn_constructor_args=(
+                settings.model, session, settings.precision,
+                StylizeOptions(settings.size, settings.preserve_color, strength=settings.strength),
+            ),
             batch_size=settings.batch_size, concurrency=actors, num_gpus=1 if gpus else 0,
             num_cpus=0 if gpus else threads,
         )  # fmt: skip

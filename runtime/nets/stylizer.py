@@ -7,6 +7,7 @@ frames at their own size.
 
 from __future__ import annotations
 
+import math
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +32,7 @@ class StylizeOptions:
 
     ``size``: long side the net sees, in pixels, or an exact (height, width) (None: the image's own). ``tile``:
     images larger than this many pixels a side are stylised in overlapping tiles of it (None: always one pass).
+    ``strength``: 0 gives the (resized) input, 1 the net's result, a pixel blend between them in between.
     ``overlap``: pixels neighbouring tiles share (None: 128, or a quarter of a smaller tile). ``stats_side``: long
     side of the copy whose normalisation statistics the tiles share (None: ``tile``). ImpastoError for values that
     cannot work (a tile under ``MIN_TILE`` px, an overlap over half the tile).
@@ -41,8 +43,11 @@ class StylizeOptions:
     tile: int | None = DEFAULT_TILE
     overlap: int | None = None
     stats_side: int | None = None
+    strength: float = 1.0
 
     def __post_init__(self) -> None:
+        if not (math.isfinite(self.strength) and 0.0 <= self.strength <= 1.0):
+            raise ImpastoError(f"strength must be between 0 and 1, not {self.strength}")
         for name in ("size", "tile", "stats_side"):
             value = getattr(self, name)
             if value is not None and min(value if isinstance(value, tuple) else (value,)) <= 0:
@@ -126,7 +131,16 @@ class Stylizer:
             out = self.net.stylize(prepared)
         else:
             out = stylize_large(self.net, prepared, options.tile, options.tile_overlap, options.stats_side)
-        return restore_chroma(out, prepared) if options.preserve_color else out
+        return self._finish(out, prepared, options)
+
+    @staticmethod
+    def _finish(out: np.ndarray, prepared: np.ndarray, options: StylizeOptions) -> np.ndarray:
+        """Colours restored if asked, then blended with the input by ``strength`` (0: the input, 1: the result)."""
+        if options.preserve_color:
+            out = restore_chroma(out, prepared)
+        if options.strength < 1.0:
+            out = prepared + np.float32(options.strength) * (out - prepared)
+        return out
 
     def stylize(
         self,
@@ -137,12 +151,14 @@ class Stylizer:
         tile: int | None = DEFAULT_TILE,
         overlap: int | None = None,
         stats_side: int | None = None,
+        strength: float = 1.0,
     ) -> np.ndarray:
         """H×W×3 float32 RGB 0–255 → the stylised image, float32 RGB 0–255, at long side ``size`` or exactly
         (height, width) (None: the input's size). Large images go tile by tile with the whole image's normalisation
-        statistics (no seams); ``preserve_color`` keeps the input's chroma (YIQ) under the result's luminance. See
+        statistics (no seams); ``preserve_color`` keeps the input's chroma (YIQ) under the result's luminance;
+        ``strength`` blends the result with the input (0: the input, 1: the result). See
         :class:`StylizeOptions`; ImpastoError for a size below the net's minimum side."""
-        options = StylizeOptions(size, preserve_color, tile, overlap, stats_side)
+        options = StylizeOptions(size, preserve_color, tile, overlap, stats_side, strength)
         return self.stylize_with(image, options)
 
     def stylize_with(self, image: np.ndarray, options: StylizeOptions) -> np.ndarray:
@@ -159,15 +175,17 @@ class Stylizer:
         if len(prepared) < 2 or len(shapes) != 1 or not single:
             return [self.render(image, options) for image in prepared]
         results = self.net.stylize_batch(prepared)
-        if options.preserve_color:
-            results = [restore_chroma(out, image) for out, image in zip(results, prepared, strict=True)]
-        return results
+        return [self._finish(out, image, options) for out, image in zip(results, prepared, strict=True)]
 
     def stream(
-        self, size: int | tuple[int, int] | None = None, preserve_color: bool = False, blend: float = 0.0
+        self,
+        size: int | tuple[int, int] | None = None,
+        preserve_color: bool = False,
+        blend: float = 0.0,
+        strength: float = 1.0,
     ) -> FrameStream:
         """A stateful per-video path: frames in, stylised frames of the same size out, temporally blended."""
-        return FrameStream(self, StylizeOptions(size, preserve_color, tile=None), blend)
+        return FrameStream(self, StylizeOptions(size, preserve_color, tile=None, strength=strength), blend)
 
 
 class FrameStream:

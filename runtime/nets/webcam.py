@@ -36,6 +36,7 @@ class WebcamSettings:
     size: int | tuple[int, int] | None = 360  # long side the net sees, or (height, width)
     blend: float = 0.0
     preserve_color: bool = False
+    strength: float = 1.0  # 0: the camera's frame, 1: the style's result
     session: SessionConfig = field(default_factory=SessionConfig)
     precision: str | None = None
     window: bool = True
@@ -117,7 +118,9 @@ def _stylize(frames: queue.Queue, results: queue.Queue, controls: _Controls, sta
             name = controls.settings.models[controls.model_index]
             wanted = (name, controls.size, controls.blend)
             if stream is None or current != wanted:  # a key was pressed: new model, size or blend
-                stream = controls.model(name).stream(controls.size, controls.settings.preserve_color, controls.blend)
+                settings = controls.settings
+                stream = controls.model(name).stream(controls.size, settings.preserve_color, controls.blend,
+                                                     settings.strength)  # fmt: skip
                 current = wanted
             started = time.perf_counter()
             out = stream(frame)

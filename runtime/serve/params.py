@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -22,6 +23,8 @@ def option(params: Mapping[str, Any], name: str, kind: type, default: Any, low: 
         value = kind(text) if kind is not bool else str(text).lower() in ("1", "true", "yes", "on")
     except ValueError:
         raise ApiError(400, "bad_parameter", f"{name}: not a {kind.__name__}: {text!r}") from None
+    if kind is float and not math.isfinite(value):
+        raise ApiError(400, "bad_parameter", f"{name}: must be a finite number, not {text!r}")
     if low is not None and value < low or high is not None and value > high:
         raise ApiError(400, "bad_parameter", f"{name}: {value} is outside {low}–{high}")
     return value

@@ -13,12 +13,19 @@ from impasto.runtime.serve.uploads import decode_upload
 
 
 def stylize_bytes(
-    stylizer: Stylizer, data: bytes, size: int | None, preserve: bool, suffix: str, max_pixels: int
+    stylizer: Stylizer,
+    data: bytes,
+    size: int | None,
+    preserve: bool,
+    suffix: str,
+    max_pixels: int,
+    strength: float = 1.0,
 ) -> bytes:
-    """What ``impasto stylize --size S [--preserve-color] -o out<suffix>`` writes, as bytes; 400/413 for a bad image."""
+    """What ``impasto stylize --size S [--preserve-color] [--strength S] -o out<suffix>`` writes, as bytes; 400/413
+    for a bad image."""
     image = decode_upload(data, "image", max_pixels)
     try:
-        result = stylizer.stylize(image, size=size, preserve_color=preserve)
+        result = stylizer.stylize(image, size=size, preserve_color=preserve, strength=strength)
     except ImpastoError as error:
         raise ApiError(400, "bad_image", str(error)) from None
     return encode_image(result, suffix)

@@ -26,6 +26,7 @@ async def live(socket: WebSocket) -> None:
         check_key(settings.api_key, socket.headers, socket.query_params)
         model = state.pool.get(socket.query_params.get("model"))
         size = option(socket.query_params, "size", int, 360, 16, settings.max_size)
+        strength = option(socket.query_params, "strength", float, 1.0, 0.0, 1.0)
     except ApiError as error:
         await socket.close(code=1008, reason=error.message[:120])
         return
@@ -38,7 +39,7 @@ async def live(socket: WebSocket) -> None:
                 return
             try:
                 frame = await state.slots.run(
-                    lambda data=data: stylize_bytes(model, data, size, False, ".jpg", settings.max_pixels)
+                    lambda data=data: stylize_bytes(model, data, size, False, ".jpg", settings.max_pixels, strength)
                 )
             except ApiError as error:
                 await socket.send_json(error_body(error.kind, error.message))

@@ -16,7 +16,7 @@ router = APIRouter()
 @router.post("/v1/stylize")
 async def stylize(request: Request) -> Response:
     """The image (raw body or multipart field ``image``) stylised; options ``model``, ``size``, ``preserve_color``,
-    ``format``. The net's name comes back in X-Impasto-Model."""
+    ``strength`` (0–1), ``format``. The net's name comes back in X-Impasto-Model."""
     state = server_state(request)
     settings = state.settings
     state.slots.admit()  # a full server refuses before reading the upload
@@ -24,7 +24,10 @@ async def stylize(request: Request) -> Response:
     model = state.pool.get(params.get("model"))
     size = option(params, "size", int, None, 16, settings.max_size)
     preserve = option(params, "preserve_color", bool, False)
+    strength = option(params, "strength", float, 1.0, 0.0, 1.0)
     suffix, media = output_format(params)
     data = images.get("image") or next(iter(images.values()), b"")
-    result = await state.slots.run(lambda: stylize_bytes(model, data, size, preserve, suffix, settings.max_pixels))
+    result = await state.slots.run(
+        lambda: stylize_bytes(model, data, size, preserve, suffix, settings.max_pixels, strength)
+    )
     return Response(result, media_type=media, headers={"X-Impasto-Model": model.name})
