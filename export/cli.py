@@ -98,10 +98,16 @@ def train_command(args: argparse.Namespace) -> int:
     from impasto.export.training.content_crops import list_images
     from impasto.export.training.trainer import HELD_OUT, Trainer, TrainSettings
 
-    style = Path(args.style)
-    if not style.is_file():
-        raise ImpastoError(f"{style}: no such style image")
-    name = args.name or f"{style.stem}-{args.architecture}"
+    paintings = [Path(p) for p in args.style]
+    for style in paintings:
+        if not style.is_file():
+            raise ImpastoError(f"{style}: no such style image")
+    if len(set(paintings)) != len(paintings):
+        raise ImpastoError("the same --style is given twice")
+    style = paintings[0]
+    several = len(paintings) > 1
+    default_name = f"{len(paintings)}-styles-{args.architecture}" if several else f"{style.stem}-{args.architecture}"
+    name = args.name or default_name
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     if device == "cuda" and not torch.cuda.is_available():
         raise ImpastoError("--device cuda: torch sees no CUDA GPU here")
@@ -113,8 +119,10 @@ def train_command(args: argparse.Namespace) -> int:
         learning_rate=args.learning_rate, content_weight=args.content_weight, style_weight=args.style_weight,
         tv_weight=args.tv_weight, seed=args.seed, checkpoint_every=args.checkpoint_every,
         preview_every=args.preview_every, device=device, opset=args.opset,
+        styles=[str(p) for p in paintings] if several else [],
     )  # fmt: skip
-    read_image(style)  # the user's files are checked before the weights are looked for
+    for painting in paintings:
+        read_image(painting)  # the user's files are checked before the weights are looked for
     list_images(Path(settings.content_dir), settings.exclude)
     try:
         weights = resolve_vgg16_weights(args.vgg_weights, args.vgg_preprocess, allow_download=not args.no_download)

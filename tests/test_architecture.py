@@ -259,3 +259,10 @@ def test_every_public_name_has_a_docstring():
         if not _own_docstring(obj):
             missing.append(f"{name} ({inspect.getsourcefile(obj)})")
     assert not missing, "public names without a docstring:\n  " + "\n  ".join(missing)
+
+
+def test_the_cli_offers_exactly_the_architectures_the_export_side_builds():
+    from impasto.export.training.settings import ARCHITECTURE_NAMES
+    from impasto.export.training.transformer import ARCHITECTURES, CANDIDATES
+
+    assert set(ARCHITECTURE_NAMES) == set(ARCHITECTURES) | set(CANDIDATES)

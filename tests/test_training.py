@@ -145,3 +145,40 @@ def test_a_real_training_run_learns_the_style(shared_images, offline_weights, tm
     assert np.mean(style[-20:]) < 0.05 * np.mean(style[:5]), (style[:5], style[-20:])
     content = [r["content"] for r in history]
     assert np.mean(content[-20:]) < 2.0 * np.mean(content[:5])
+
+
+def test_a_net_of_several_styles_selects_and_blends_them_in_one_pass(content_folder, offline_weights, tmp_path):
+    """Conditional instance normalisation (Dumoulin et al. 2017): one file, a style_weights input; one-hot weights
+    give exactly that style's output in onnxruntime as in torch, and the output moves continuously with the weights."""
+    paintings = [str(painting("udnie")), str(painting("great-wave"))]
+    settings = _settings(content_folder, tmp_path, "duo", architecture="light2-8", styles=paintings, iterations=6)
+    trainer = Trainer(settings, offline_weights)
+    result = trainer.run(quiet=True)
+    assert [r["style_index"] for r in result.history] == [0, 1, 0, 1, 0, 1]  # the styles in turn
+    fp32, fp16 = result.onnx_files
+    session = ort.InferenceSession(str(fp32), providers=["CPUExecutionProvider"])
+    assert [i.name for i in session.get_inputs()] == ["image", "style_weights"]
+    meta = session.get_modelmeta().custom_metadata_map
+    assert json.loads(meta["impasto.styles"]) == ["udnie", "great-wave"]
+    assert json.loads(meta["impasto.architecture"])["styles"] == 2
+
+    image = np.random.default_rng(0).uniform(0, 255, (1, 3, 40, 56)).astype(np.float32)
+    net = trainer.net.eval()
+
+    def run(weights: list[float]) -> np.ndarray:
+        feeds = {"image": image, "style_weights": np.array([weights], np.float32)}
+        return session.run(None, feeds)[0]
+
+    for index in (0, 1):
+        one_hot = [1.0 if i == index else 0.0 for i in range(2)]
+        with torch.no_grad():
+            expected = ClampedNet(net)(torch.from_numpy(image), torch.tensor([one_hot])).numpy()
+        np.testing.assert_allclose(run(one_hot), expected, atol=0.05)
+    first, second = run([1.0, 0.0]), run([0.0, 1.0])
+    assert np.abs(first - second).mean() > 1.0  # two styles, told apart
+    steps = [run([1 - t, t]) for t in np.linspace(0, 1, 11)]
+    jumps = [np.abs(b - a).mean() for a, b in zip(steps, steps[1:], strict=False)]
+    assert max(jumps) < 0.5 * np.abs(first - second).mean()  # no jump: the blend moves continuously
+    half = ort.InferenceSession(str(fp16), providers=["CPUExecutionProvider"])
+    feeds = {"image": image, "style_weights": np.array([[0.0, 1.0]], np.float32)}
+    assert np.abs(half.run(None, feeds)[0] - second).mean() < 1.0

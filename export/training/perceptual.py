@@ -29,25 +29,36 @@ def gram_batch(features: torch.Tensor) -> torch.Tensor:
 
 
 class PerceptualLoss(nn.Module):
-    """(stylised, content batch) → (content, style, tv) losses against one style image's Gram matrices."""
+    """(stylised, content batch) → (content, style, tv) losses against a style image's Gram matrices; given several
+    style images (a net of several styles), ``style_index`` says which one a batch is judged against."""
 
-    def __init__(self, weights: VGGWeights, style_image: torch.Tensor) -> None:
+    def __init__(self, weights: VGGWeights, style_image: torch.Tensor | list[torch.Tensor]) -> None:
         super().__init__()
         # Johnson et al. use VGG16 as trained, with max pooling. The content targets need only the first two blocks.
         self.vgg = VGGFeatures(weights.convs, weights.preprocess, list(CONTENT_LAYERS + STYLE_LAYERS), "max")
         self.content_vgg = VGGFeatures(weights.convs, weights.preprocess, list(CONTENT_LAYERS), "max")
-        with torch.no_grad():
-            features = self.vgg(style_image)
-        for name in STYLE_LAYERS:
-            self.register_buffer(f"gram_{name}", gram_batch(features[name]), persistent=False)
+        images = style_image if isinstance(style_image, list) else [style_image]
+        self.styles = len(images)
+        for index, image in enumerate(images):
+            with torch.no_grad():
+                features = self.vgg(image)
+            for name in STYLE_LAYERS:
+                self.register_buffer(self._gram(name, index), gram_batch(features[name]), persistent=False)
 
-    def forward(self, stylised: torch.Tensor, content: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    @staticmethod
+    def _gram(layer: str, index: int) -> str:
+        return f"gram_{layer}" if index == 0 else f"gram_{layer}_{index}"
+
+    def forward(
+        self, stylised: torch.Tensor, content: torch.Tensor, style_index: int = 0
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         with torch.no_grad():
             wanted = self.content_vgg(content)
         got = self.vgg(stylised)
         content_loss = sum(torch.mean((got[name] - wanted[name]) ** 2) for name in CONTENT_LAYERS)
         style_loss = sum(
-            torch.mean((gram_batch(got[name]) - getattr(self, f"gram_{name}")) ** 2) for name in STYLE_LAYERS
+            torch.mean((gram_batch(got[name]) - getattr(self, self._gram(name, style_index))) ** 2)
+            for name in STYLE_LAYERS
         )
         tv_loss = total_variation(stylised) / stylised.shape[0]
         return content_loss, style_loss, tv_loss

@@ -9,6 +9,9 @@ from dataclasses import asdict, dataclass, field
 
 # Settings that may change between a run and its resumption without changing what has been computed so far.
 RESUMABLE_CHANGES = {"iterations", "checkpoint_every", "preview_every", "device", "work_dir", "out_dir", "opset"}
+# The architectures of export/training/transformer.py (the shipped two and issue 11's light v2 candidates), named
+# here so the command line can offer them without torch; a test holds the two lists equal.
+ARCHITECTURE_NAMES = ("light", "full", "light2-8", "light2-8-reflect", "light2-16", "light2-16-reflect")
 # The shared photos that are never trained on, so that quality can be measured on unseen images.
 HELD_OUT = ("astronaut", "chelsea", "coffee", "tubingen")
 
@@ -36,6 +39,13 @@ class TrainSettings:
     preview_every: int = 200
     device: str = "cpu"
     opset: int = 18
+    # paintings of a net of several styles (conditional instance normalisation, one row of scale and bias each;
+    # Dumoulin et al. 2017); empty: the one-style net of ``style``. Batches go round the styles in turn.
+    styles: list[str] = field(default_factory=list)
+
+    def paintings(self) -> list[str]:
+        """The style images this run learns, in style-index order."""
+        return list(self.styles) or [self.style]
 
     def identity(self) -> dict:
         return {k: v for k, v in asdict(self).items() if k not in RESUMABLE_CHANGES}

@@ -1,4 +1,5 @@
-"""Trains a transformer net for one style (Johnson et al. 2016), resumably, and exports it to ONNX.
+"""Trains a transformer net (Johnson et al. 2016) for one style, or for several with conditional instance
+normalisation (Dumoulin et al. 2017), resumably, and exports it to ONNX.
 
 Everything a run depends on is in ``TrainSettings``; the checkpoint holds the settings, the net, Adam's state, the
 crop sampler's and torch's random states and the loss history, so a run stopped at any point and started again
@@ -43,12 +44,17 @@ def _to_tensor(image: np.ndarray, device: str) -> torch.Tensor:
 
 
 def _preview(net: torch.nn.Module, image: np.ndarray, path: Path, device: str) -> None:
-    """Content beside its stylisation, so progress can be judged by eye."""
+    """Content beside its stylisation (beside each style's, for a net of several), to judge progress by eye."""
     net.eval()
+    styles = net.architecture.styles
+    panels = [image]
     with torch.no_grad():
-        stylised = net(_to_tensor(image, device)).clamp(0, 255)[0].cpu().numpy().transpose(1, 2, 0)
+        for index in range(max(1, styles)):
+            weights = torch.eye(styles, device=device)[index : index + 1] if styles else None
+            out = net(_to_tensor(image, device), weights).clamp(0, 255)[0].cpu().numpy().transpose(1, 2, 0)
+            panels.append(out)
     net.train()
-    write_image(path, np.concatenate([image, stylised], axis=1))
+    write_image(path, np.concatenate(panels, axis=1))
 
 
 class Trainer:
@@ -62,10 +68,12 @@ class Trainer:
         (self.work / "previews").mkdir(exist_ok=True)
         device = settings.device
         torch.manual_seed(settings.seed)
-        self.net = build(settings.architecture).to(device).train()
+        paintings = settings.paintings()
+        self.styles = len(settings.styles)  # 0: a one-style net
+        self.net = build(settings.architecture, styles=self.styles).to(device).train()
         self.optimizer = torch.optim.Adam(self.net.parameters(), lr=settings.learning_rate)
-        style = resize_long_side(read_image(settings.style), settings.style_size)
-        self.loss = PerceptualLoss(vgg_weights, _to_tensor(style, device)).to(device)
+        styles = [_to_tensor(resize_long_side(read_image(p), settings.style_size), device) for p in paintings]
+        self.loss = PerceptualLoss(vgg_weights, styles).to(device)
         photos = list_images(Path(settings.content_dir), settings.exclude)
         self.photos = photos
         self.crops = ContentCrops(photos, settings.size, settings.min_scale, settings.seed)
@@ -120,15 +128,26 @@ class Trainer:
         s = self.settings
         batch = torch.from_numpy(self.crops.batch(s.batch_size)).to(s.device)
         self.optimizer.zero_grad(set_to_none=True)
-        content, style, tv = self.loss(self.net(batch), batch)
+        index = self.step % max(1, self.styles)  # the styles in turn, so a resumed run continues the same order
+        content, style, tv = self.loss(self.net(batch, self.style_weights(index, len(batch))), batch, index)
         total = s.content_weight * content + s.style_weight * style + s.tv_weight * tv
         total.backward()
         self.optimizer.step()
         self.step += 1
         record = {"step": self.step, "total": total.item(), "content": content.item(), "style": style.item()}
+        if self.styles:
+            record["style_index"] = index
         record["tv"] = tv.item()
         self.history.append(record)
         return record
+
+    def style_weights(self, index: int, batch: int) -> torch.Tensor | None:
+        """One-hot [batch, N] weights selecting style ``index`` (None for a one-style net)."""
+        if not self.styles:
+            return None
+        weights = torch.zeros(batch, self.styles, device=self.settings.device)
+        weights[:, index] = 1.0
+        return weights
 
     def run(self, quiet: bool = False) -> TrainResult:
         s = self.settings
@@ -158,12 +177,16 @@ class Trainer:
         final = {key: float(np.mean([r[key] for r in window])) for key in ("total", "content", "style", "tv")}
         metadata = {
             "name": s.name,
-            "style": Path(s.style).name,
-            "style_sha256": sha256_file(Path(s.style)),
+            "style": ", ".join(Path(p).name for p in s.paintings()),
+            "style_sha256": ", ".join(sha256_file(Path(p)) for p in s.paintings()),
             "trained_on": json.dumps([p.name for p in self.photos]),
             "training": json.dumps(
                 {
-                    **{k: v for k, v in asdict(s).items() if k not in ("work_dir", "out_dir", "style", "content_dir")},
+                    **{
+                        k: v
+                        for k, v in asdict(s).items()
+                        if k not in ("work_dir", "out_dir", "style", "styles", "content_dir")
+                    },
                     "steps": self.step,
                     "content_layers": list(CONTENT_LAYERS),
                     "style_layers": list(STYLE_LAYERS),
@@ -172,6 +195,8 @@ class Trainer:
                 }
             ),
         }
+        if self.styles:  # the style names, in the order of the style_weights input
+            metadata["styles"] = json.dumps([Path(p).stem for p in s.paintings()])
         path = Path(s.out_dir) / f"{s.name}.onnx"
         _preview(self.net, self.preview_image, self.work / "previews" / "final.jpg", s.device)
         return export_transformer(self.net, path, metadata, s.opset)

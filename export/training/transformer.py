@@ -14,7 +14,7 @@ the unshuffle's transpose, zero-padded residual blocks). Known weakness: the pix
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import torch
 import torch.nn.functional as F
@@ -37,6 +37,9 @@ class Architecture:
     output: str = "pixel_shuffle"
     final_channels: int = 12
     reflect_residuals: bool = False  # reflection instead of zero padding in the residual blocks (borders)
+    # 0: one style, affine instance normalisation. N ≥ 1: N styles in one net, conditional instance normalisation
+    # (Dumoulin, Shlens & Kudlur 2017): each normalisation's scale and bias are the style-weights blend of N rows
+    styles: int = 0
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -83,15 +86,51 @@ class ConvLayer(nn.Module):
         return self.conv(F.pad(x, (self.pad,) * 4, mode="reflect") if self.pad else x)
 
 
+class ConditionalInstanceNorm(nn.Module):
+    """Instance normalisation whose scale and bias blend N styles' (Dumoulin, Shlens & Kudlur 2017): with
+    ``style_weights`` [B, N], scale = weights @ weight[N, C] and bias likewise, so one-hot weights select a style and
+    any other weights blend the styles in one pass."""
+
+    def __init__(self, channels: int, styles: int) -> None:
+        super().__init__()
+        self.norm = nn.InstanceNorm2d(channels, affine=False)
+        self.weight = nn.Parameter(torch.ones(styles, channels))
+        self.bias = nn.Parameter(torch.zeros(styles, channels))
+
+    def forward(self, x: torch.Tensor, style_weights: torch.Tensor) -> torch.Tensor:
+        scale = (style_weights @ self.weight)[:, :, None, None]
+        shift = (style_weights @ self.bias)[:, :, None, None]
+        return self.norm(x) * scale + shift
+
+
+def instance_norm(channels: int, styles: int) -> nn.Module:
+    """Affine instance normalisation for one style, conditional for ``styles`` ≥ 1."""
+    return ConditionalInstanceNorm(channels, styles) if styles else nn.InstanceNorm2d(channels, affine=True)
+
+
+class StyledSequential(nn.Sequential):
+    """``nn.Sequential`` that hands the style weights to the layers that take them (state-dict keys unchanged)."""
+
+    def forward(self, x: torch.Tensor, style_weights: torch.Tensor | None = None) -> torch.Tensor:
+        for module in self:
+            styled = isinstance(module, (ConditionalInstanceNorm, ResidualBlock, StyledSequential))
+            x = module(x, style_weights) if styled else module(x)
+        return x
+
+
 class ResidualBlock(nn.Module):
-    def __init__(self, channels: int, separable: bool, reflect: bool = True) -> None:
+    def __init__(self, channels: int, separable: bool, reflect: bool = True, styles: int = 0) -> None:
         super().__init__()
         self.conv1 = ConvLayer(channels, channels, 3, separable=separable, reflect=reflect)
-        self.in1 = nn.InstanceNorm2d(channels, affine=True)
+        self.in1 = instance_norm(channels, styles)
         self.conv2 = ConvLayer(channels, channels, 3, separable=separable, reflect=reflect)
-        self.in2 = nn.InstanceNorm2d(channels, affine=True)
+        self.in2 = instance_norm(channels, styles)
+        self.styles = styles
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, style_weights: torch.Tensor | None = None) -> torch.Tensor:
+        if self.styles:
+            y = F.relu(self.in1(self.conv1(x), style_weights))
+            return x + self.in2(self.conv2(y), style_weights)
         y = F.relu(self.in1(self.conv1(x)))
         return x + self.in2(self.conv2(y))
 
@@ -119,43 +158,55 @@ class TransformerNet(nn.Module):
         super().__init__()
         self.architecture = architecture
         c1, c2, c3 = architecture.channels
+        styles = architecture.styles
+
+        def norm(channels: int) -> nn.Module:
+            return instance_norm(channels, styles)
+
         sep, edge = architecture.separable, architecture.edge_kernel
         if architecture.half_resolution_edges:
-            self.encoder = nn.Sequential(
-                ConvLayer(3, c1, edge, stride=2), nn.InstanceNorm2d(c1, affine=True), nn.ReLU(),
-                ConvLayer(c1, c3, 3, stride=2), nn.InstanceNorm2d(c3, affine=True), nn.ReLU(),
+            self.encoder = StyledSequential(
+                ConvLayer(3, c1, edge, stride=2), norm(c1), nn.ReLU(),
+                ConvLayer(c1, c3, 3, stride=2), norm(c3), nn.ReLU(),
             )  # fmt: skip
             blocks, reflect = architecture.residual_blocks, architecture.reflect_residuals
-            self.residuals = nn.Sequential(*(ResidualBlock(c3, sep, reflect=reflect) for _ in range(blocks)))
+            self.residuals = StyledSequential(
+                *(ResidualBlock(c3, sep, reflect=reflect, styles=styles) for _ in range(blocks))
+            )
             if architecture.output == "upsample_conv":
                 final = architecture.final_channels
-                self.decoder = nn.Sequential(
+                self.decoder = StyledSequential(
                     nn.Conv2d(c3, c2, 1), nn.Upsample(scale_factor=2.0, mode="nearest"),
-                    ConvLayer(c2, final, 3), nn.InstanceNorm2d(final, affine=True), nn.ReLU(),
+                    ConvLayer(c2, final, 3), norm(final), nn.ReLU(),
                     nn.Upsample(scale_factor=2.0, mode="nearest"), ConvLayer(final, 3, edge),
                 )  # fmt: skip
                 return
-            self.decoder = nn.Sequential(
+            self.decoder = StyledSequential(
                 nn.Conv2d(c3, c2, 1), nn.Upsample(scale_factor=2.0, mode="nearest"),
-                ConvLayer(c2, c2, 3), nn.InstanceNorm2d(c2, affine=True), nn.ReLU(),
+                ConvLayer(c2, c2, 3), norm(c2), nn.ReLU(),
                 ConvLayer(c2, 12, edge), nn.PixelShuffle(2),
             )  # fmt: skip
             return
-        self.encoder = nn.Sequential(
-            ConvLayer(3, c1, edge), nn.InstanceNorm2d(c1, affine=True), nn.ReLU(),
-            ConvLayer(c1, c2, 3, stride=2), nn.InstanceNorm2d(c2, affine=True), nn.ReLU(),
-            ConvLayer(c2, c3, 3, stride=2), nn.InstanceNorm2d(c3, affine=True), nn.ReLU(),
+        self.encoder = StyledSequential(
+            ConvLayer(3, c1, edge), norm(c1), nn.ReLU(),
+            ConvLayer(c1, c2, 3, stride=2), norm(c2), nn.ReLU(),
+            ConvLayer(c2, c3, 3, stride=2), norm(c3), nn.ReLU(),
         )  # fmt: skip
-        self.residuals = nn.Sequential(*(ResidualBlock(c3, sep) for _ in range(architecture.residual_blocks)))
-        self.decoder = nn.Sequential(
-            UpsampleConv(c3, c2, sep), nn.InstanceNorm2d(c2, affine=True), nn.ReLU(),
-            UpsampleConv(c2, c1, sep), nn.InstanceNorm2d(c1, affine=True), nn.ReLU(),
+        blocks = architecture.residual_blocks
+        self.residuals = StyledSequential(*(ResidualBlock(c3, sep, styles=styles) for _ in range(blocks)))
+        self.decoder = StyledSequential(
+            UpsampleConv(c3, c2, sep), norm(c2), nn.ReLU(),
+            UpsampleConv(c2, c1, sep), norm(c1), nn.ReLU(),
             ConvLayer(c1, 3, edge),
         )  # fmt: skip
 
-    def forward(self, image: torch.Tensor) -> torch.Tensor:
+    def forward(self, image: torch.Tensor, style_weights: torch.Tensor | None = None) -> torch.Tensor:
+        """``style_weights`` [B, N] (a net of N styles only): one-hot selects a style, other weights blend them."""
         height, width = image.shape[2], image.shape[3]
-        out = self.decoder(self.residuals(self.encoder(image)))
+        if self.architecture.styles and style_weights is None:
+            raise ValueError(f"a net of {self.architecture.styles} styles needs style weights")
+        features = self.residuals(self.encoder(image, style_weights), style_weights)
+        out = self.decoder(features, style_weights)
         return OUTPUT_MID + OUTPUT_SWING * torch.tanh(out[:, :, :height, :width])
 
 
@@ -166,16 +217,17 @@ class ClampedNet(nn.Module):
         super().__init__()
         self.net = net
 
-    def forward(self, image: torch.Tensor) -> torch.Tensor:
-        return self.net(image).clamp(0.0, 255.0)
+    def forward(self, image: torch.Tensor, style_weights: torch.Tensor | None = None) -> torch.Tensor:
+        return self.net(image, style_weights).clamp(0.0, 255.0)
 
 
-def build(name: str) -> TransformerNet:
-    """A freshly initialised net of a shipped architecture or an issue-11 candidate."""
+def build(name: str, styles: int = 0) -> TransformerNet:
+    """A freshly initialised net of a shipped architecture or an issue-11 candidate; ``styles`` ≥ 1 makes it a net
+    of that many styles (conditional instance normalisation)."""
     known = ARCHITECTURES | CANDIDATES
     if name not in known:
         raise ValueError(f"unknown architecture {name!r}; choose from {', '.join(known)}")
-    return TransformerNet(known[name])
+    return TransformerNet(replace(known[name], styles=styles))
 
 
 def multiply_adds(net: TransformerNet, height: int, width: int) -> int:

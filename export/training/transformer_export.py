@@ -20,6 +20,7 @@ from impasto.runtime.media.encode import write_atomic
 
 MIN_SIDE = 16
 INPUT_DOC = "image: float32 [B, 3, H, W], RGB, 0-255"
+STYLES_DOC = "style_weights: float32 [B, N]; one-hot selects a style, other weights blend them"
 OUTPUT_DOC = "stylized: float32 [B, 3, H, W], RGB, 0-255"
 
 
@@ -27,17 +28,23 @@ def export_transformer(net: TransformerNet, path: Path, metadata: dict[str, str]
     """Write ``path`` (float32) and ``<stem>.fp16.onnx`` beside it; returns both paths."""
     check_opset(opset)
     net = net.to("cpu").eval()
-    example = torch.rand(1, 3, 64, 80) * 255
+    styles = net.architecture.styles
     batch = Dim("batch", min=1, max=1024)
     height, width = Dim("height", min=MIN_SIDE, max=16384), Dim("width", min=MIN_SIDE, max=16384)
+    example: tuple = (torch.rand(1, 3, 64, 80) * 255,)
+    names, shapes = ["image"], [{0: batch, 2: height, 3: width}]
+    if styles:  # a net of several styles: the weights are a second input, batched with the images
+        example += (torch.full((1, styles), 1.0 / styles),)
+        names.append("style_weights")
+        shapes.append({0: batch})
     program = torch.onnx.export(
         ClampedNet(net).eval(),
-        (example,),
+        example,
         dynamo=True,
         opset_version=opset,
-        input_names=["image"],
+        input_names=names,
         output_names=["stylized"],
-        dynamic_shapes=({0: batch, 2: height, 3: width},),
+        dynamic_shapes=tuple(shapes),
         verbose=False,
     )
     model = program.model_proto
@@ -46,7 +53,7 @@ def export_transformer(net: TransformerNet, path: Path, metadata: dict[str, str]
         "kind": "transformer",
         "architecture": json.dumps(net.architecture.as_dict()),
         "min_side": str(MIN_SIDE),
-        "input": INPUT_DOC,
+        "input": INPUT_DOC + (f"; {STYLES_DOC}" if styles else ""),
         "output": OUTPUT_DOC,
         "exporter": f"torch {torch.__version__}, opset {opset}",
     }

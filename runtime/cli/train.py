@@ -6,11 +6,9 @@ import argparse
 from pathlib import Path
 
 from impasto.export.opsets import DEFAULT_OPSET, SUPPORTED_OPSETS
-from impasto.export.training.settings import TrainSettings
+from impasto.export.training.settings import ARCHITECTURE_NAMES, TrainSettings
 from impasto.runtime.cli.args import add_output, default, non_negative, positive, positive_int
 from impasto.runtime.cli.export_side import run_export_side
-
-ARCHITECTURES = ("light", "full")
 
 
 def add_vgg_options(parser: argparse.ArgumentParser) -> None:
@@ -31,9 +29,12 @@ def add_train(commands) -> None:
         description="Train a feed-forward net (Johnson et al. 2016) on random crops of the photos in a folder, "
         "with checkpoints (the same command resumes), previews, and ONNX export (fp32 and fp16) at the end.",
     )
-    parser.add_argument("--style", required=True, help="style image")
+    parser.add_argument(
+        "--style", required=True, action="append",
+        help="style image; repeat for a net of several styles (conditional instance normalisation, one file)",
+    )  # fmt: skip
     parser.add_argument("--content-dir", required=True, help="folder of content photos to train on")
-    parser.add_argument("--name", help="model name (default: <style>-<architecture>)")
+    parser.add_argument("--name", help="model name (default: <style>-<architecture>, or <N>-styles-<architecture>)")
     held_out = " ".join(default(TrainSettings, "exclude"))
     parser.add_argument(
         "--exclude", nargs="*", metavar="STEM", help=f"photos (file stems) not to train on (default: {held_out})"
@@ -44,7 +45,7 @@ def add_train(commands) -> None:
         value = default(TrainSettings, field)
         parser.add_argument(flag, type=kind, default=value, help=f"{help_text} (default {value:g})".strip())
 
-    parser.add_argument("--architecture", choices=ARCHITECTURES, default=default(TrainSettings, "architecture"))
+    parser.add_argument("--architecture", choices=ARCHITECTURE_NAMES, default=default(TrainSettings, "architecture"))
     setting("--size", positive_int, "training crop side in pixels (square crops)")
     setting("--style-size", positive_int, "style image long side")
     setting("--batch-size", positive_int)
