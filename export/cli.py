@@ -87,6 +87,8 @@ def transformer_manifest_entry(
         "metadata": {key.removeprefix("impasto."): value for key, value in meta.items()},
         "sha256": {path.name: sha256_file(path) for path in files.values()},
     }
+    if "impasto.styles" in meta:  # a net of several styles: each is usable as a model name
+        entry["styles"] = json.loads(meta["impasto.styles"])
     if quality:
         entry["quality"] = quality
     return entry

@@ -86,6 +86,7 @@ class ModelEntry:
     summary: str = ""
     metadata: dict = field(default_factory=dict)
     record: dict = field(default_factory=dict)  # the whole manifest record, for what only some commands show
+    styles: list[str] = field(default_factory=list)  # a net of several styles: their names, in input order
 
     @property
     def precisions(self) -> list[str]:
@@ -137,7 +138,7 @@ def entries(folder: Path | None = None) -> list[ModelEntry]:
             ModelEntry(
                 name=record["name"], kind=record.get("kind", OTHER), folder=folder, files=dict(record["files"]),
                 sha256=dict(record.get("sha256", {})), summary=record.get("summary", ""),
-                metadata=dict(record.get("metadata", {})), record=record,
+                metadata=dict(record.get("metadata", {})), record=record, styles=list(record.get("styles", [])),
             )
         )  # fmt: skip
     return found
@@ -171,8 +172,55 @@ def find(name: str) -> ModelEntry:
     for entry in all_entries():
         if entry.name == name:
             return entry
-    known = ", ".join(names()) or "none"
+    known = ", ".join(names() + style_names()) or "none"
     raise ImpastoError(f"no model named {name!r} (known: {known}; a file path works too)")
+
+
+def style_names() -> list[str]:
+    """The styles inside nets of several styles (each usable as a model name)."""
+    return [style for entry in all_entries(TRANSFORMER) for style in entry.styles]
+
+
+def parse_style_blend(text: str) -> list[tuple[str, float]]:
+    """``starry-night:0.7,great-wave:0.3`` → [(name, weight), …]; a plain name → [(name, 1.0)].
+
+    ImpastoError for a weight that is not a finite number ≥ 0, or weights that add up to 0."""
+    parts = []
+    for item in str(text).split(","):
+        name, _, weight = item.strip().partition(":")
+        try:
+            value = float(weight) if weight else 1.0
+        except ValueError:
+            raise ImpastoError(f"{text!r}: {weight!r} is not a weight (use NAME:W,NAME:W)") from None
+        if not (value >= 0 and value != float("inf")):
+            raise ImpastoError(f"{text!r}: weights must be finite numbers ≥ 0")
+        parts.append((name.strip(), value))
+    if sum(value for _, value in parts) <= 0:
+        raise ImpastoError(f"{text!r}: the weights add up to 0")
+    return parts
+
+
+def find_styles(text: str) -> tuple[ModelEntry, tuple[float, ...]] | None:
+    """The net of several styles holding every style ``text`` names (``a`` or ``a:0.7,b:0.3``) and the weights of
+    its ``style_weights`` input (normalised to sum 1), or None when ``text`` names no such style. ImpastoError when
+    the styles are in different nets."""
+    blend = parse_style_blend(text)
+    holders = {}
+    for name, _ in blend:
+        holder = next((e for e in all_entries(TRANSFORMER) if name in e.styles), None)
+        if holder is None:
+            if len(blend) == 1:
+                return None
+            raise ImpastoError(f"{name!r} is not a style of a net of several styles (see `impasto models`)")
+        holders[holder.name] = holder
+    if len(holders) > 1:
+        raise ImpastoError(f"{text!r}: these styles are in different nets ({', '.join(holders)}); blend within one")
+    (entry,) = holders.values()
+    total = sum(weight for _, weight in blend)
+    weights = [0.0] * len(entry.styles)
+    for name, weight in blend:
+        weights[entry.styles.index(name)] += weight / total
+    return entry, tuple(weights)
 
 
 def default_name(kind: str = TRANSFORMER) -> str:
@@ -199,6 +247,7 @@ class ResolvedModel:
     path: Path
     entry: ModelEntry | None
     key: str
+    style_weights: tuple[float, ...] | None = None  # a style (or blend) of a net of several styles
 
 
 def _is_path(model: str | Path) -> bool:
@@ -237,11 +286,12 @@ def resolve(model: str | Path, kind: str | None = TRANSFORMER, key: str | None =
             have = ", ".join(entry.precisions or list(entry.files))
             raise ImpastoError(f"{entry.name!r} ({path.parent / MANIFEST}) has no {key} variant (it has {have})")
         return ResolvedModel(entry.file(key), entry, key)
-    entry = find(str(model))
+    styled = find_styles(str(model)) if kind in (None, TRANSFORMER) and str(model) not in names() else None
+    entry, weights = styled if styled else (find(str(model)), None)
     if kind is not None and entry.kind != kind:
         raise ImpastoError(f"model {entry.name!r} is a {entry.kind}, not {KIND_NAMES.get(kind, kind)}")
     chosen = key or next(iter(entry.files))
     if chosen not in entry.files:
         have = ", ".join(entry.precisions or list(entry.files))
         raise ImpastoError(f"model {entry.name!r} has no {chosen} variant (it has {have})")
-    return ResolvedModel(entry.file(chosen), entry, chosen)
+    return ResolvedModel(entry.file(chosen), entry, chosen, weights)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 from impasto.runtime.core.errors import ImpastoError
@@ -55,9 +56,10 @@ def plan_outputs(inputs: list[Path], output: str | Path, model_name: str) -> lis
     if output.exists() and not output.is_dir():
         raise ImpastoError(f"{output}: exists and is not a folder")
     planned = []
+    label = re.sub(r"[^\w.+-]+", "-", model_name)  # a blend's name (a:0.7,b:0.3) made a file name
     for path in inputs:
         suffix = path.suffix.lower() if path.suffix.lower() in WRITABLE_SUFFIXES else ".png"
-        planned.append(output / f"{path.stem}-{model_name}{suffix}")
+        planned.append(output / f"{path.stem}-{label}{suffix}")
     refuse_overwriting_inputs(inputs, planned)
     if len(set(planned)) != len(planned):
         raise ImpastoError("two inputs share a file name; stylise them into different folders")

@@ -99,13 +99,14 @@ class GlobalNormNet:
         self.input_name = model.graph.input[0].name
         self.stat_names = [f"norm_{kind}_{k}" for k in range(self.count) for kind in ("mean", "var")]
 
-    def stats(self, image: np.ndarray) -> NormStats:
-        """H×W×3 image → every normalisation's input mean and variance."""
+    def stats(self, image: np.ndarray, extra: dict[str, np.ndarray] | None = None) -> NormStats:
+        """H×W×3 image → every normalisation's input mean and variance. ``extra``: the net's other inputs (the
+        style weights of a net of several styles)."""
         batch = np.ascontiguousarray(image.transpose(2, 0, 1)[None], dtype=np.float32)
-        return self.stats_session.run(self.stat_names, {self.input_name: batch})
+        return self.stats_session.run(self.stat_names, {self.input_name: batch, **(extra or {})})
 
-    def stylize(self, tile: np.ndarray, stats: NormStats) -> np.ndarray:
+    def stylize(self, tile: np.ndarray, stats: NormStats, extra: dict[str, np.ndarray] | None = None) -> np.ndarray:
         """H×W×3 tile → stylised tile, normalised with ``stats`` instead of its own."""
         batch = np.ascontiguousarray(tile.transpose(2, 0, 1)[None], dtype=np.float32)
-        feeds = {self.input_name: batch, **dict(zip(self.stat_names, stats, strict=True))}
+        feeds = {self.input_name: batch, **dict(zip(self.stat_names, stats, strict=True)), **(extra or {})}
         return self.apply_session.run(None, feeds)[0][0].transpose(1, 2, 0)

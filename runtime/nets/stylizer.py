@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from impasto.runtime.core.errors import ImpastoError
-from impasto.runtime.core.registry import TRANSFORMER, default_name
+from impasto.runtime.core.registry import TRANSFORMER, default_name, resolve
 from impasto.runtime.core.session_config import SessionConfig
 from impasto.runtime.media.color import restore_chroma
 from impasto.runtime.media.resize import long_side_size, resize
@@ -90,6 +90,13 @@ class Stylizer:
         io_binding: bool | None = None,
     ) -> None:
         self.net = TransformerModel(model or default_name(TRANSFORMER), config, precision, io_binding)
+
+    @classmethod
+    def of(cls, net: TransformerModel) -> Stylizer:
+        """A Stylizer around an open net (one session shared by several styles of a net of several styles)."""
+        stylizer = cls.__new__(cls)
+        stylizer.net = net
+        return stylizer
 
     @property
     def name(self) -> str:
@@ -213,13 +220,26 @@ class StylizerCache:
     def __init__(self, config: SessionConfig | None = None, precision: str | None = None) -> None:
         self.config, self.precision = config or SessionConfig(), precision
         self._stylizers: dict[str, Stylizer] = {}
+        self._nets: dict[Path, TransformerModel] = {}  # one session per file, shared by the styles inside it
         self._lock = threading.Lock()
 
     def get(self, model: str) -> Stylizer:
-        """The Stylizer of ``model`` (a name or path), opening it on first use; ImpastoError as :class:`Stylizer`."""
+        """The Stylizer of ``model`` (a name, a style or blend of a net of several styles, or a path), opening its
+        file on first use; ImpastoError as :class:`Stylizer`."""
         with self._lock:
             if model not in self._stylizers:
-                self._stylizers[model] = Stylizer(model, self.config, self.precision)
+                for open_net in self._nets.values():  # a style of a net already open (even one opened by path)
+                    if model in open_net.styles:
+                        weights = tuple(float(style == model) for style in open_net.styles)
+                        self._stylizers[model] = Stylizer.of(open_net.with_style(weights, name=model))
+                        return self._stylizers[model]
+                resolved = resolve(model, TRANSFORMER, self.precision)
+                net = self._nets.get(resolved.path)
+                if net is None:
+                    net = self._nets[resolved.path] = TransformerModel(model, self.config, self.precision)
+                if resolved.style_weights is not None:
+                    net = net.with_style(resolved.style_weights, name=str(model))
+                self._stylizers[model] = Stylizer.of(net)
             return self._stylizers[model]
 
     def loaded(self) -> list[str]:

@@ -102,5 +102,6 @@ def stylize_large(
     net = model.global_norm()
     side = stats_side or tile
     sample = image if max(image.shape[:2]) <= side else resize_long_side(image, side)
-    stats = net.stats(sample)
-    return stylize_tiled(lambda part: net.stylize(part, stats), image, tile, overlap)
+    extra = model.style_feeds()  # a net of several styles: its style weights, for every pass
+    stats = net.stats(sample, extra)
+    return stylize_tiled(lambda part: net.stylize(part, stats, extra), image, tile, overlap)

@@ -6,6 +6,7 @@ The file must say it is a transformer net (``impasto.kind`` in its metadata) and
 
 from __future__ import annotations
 
+import copy
 import json
 import threading
 from pathlib import Path
@@ -23,7 +24,8 @@ from impasto.runtime.core.sessions import metadata, open_session, session_option
 class TransformerModel:
     """Stylises float32 RGB 0–255 images, one at a time or in batches of the same size. Thread-safe.
 
-    ``model`` is a name (``impasto models``) or an ``.onnx`` path; ``precision`` picks a variant through the
+    ``model`` is a name (``impasto models``; a style of a net of several styles, or a blend of them as
+    ``a:0.7,b:0.3``) or an ``.onnx`` path; ``precision`` picks a variant through the
     manifest (a path's variants through the manifest beside it) and is refused where it cannot be honoured.
     ``io_binding`` (default: on GPU providers) runs frames through device buffers reused from frame to frame, which
     CUDA graphs require; each thread gets buffers of its own, so concurrent callers never share an input or output
@@ -50,10 +52,17 @@ class TransformerModel:
             what = f"its metadata says kind={kind!r}" if kind else "it has no Impasto metadata"
             raise ImpastoError(f"{path}: not an Impasto transformer net ({what})")
         inputs, outputs = self.session.get_inputs(), self.session.get_outputs()
-        if len(inputs) != 1 or len(inputs[0].shape) != 4 or inputs[0].shape[1] != 3 or len(outputs) != 1:
-            raise ImpastoError(f"{path}: expected one [B, 3, H, W] image in and one out")
+        self.styles: list[str] = json.loads(meta.get("impasto.styles", "[]"))  # a net of several styles
+        wanted = 2 if self.styles else 1
+        if len(inputs) != wanted or len(inputs[0].shape) != 4 or inputs[0].shape[1] != 3 or len(outputs) != 1:
+            extra = " and its style weights" if self.styles else ""
+            raise ImpastoError(f"{path}: expected one [B, 3, H, W] image{extra} in and one image out")
+        default = tuple(1.0 if i == 0 else 0.0 for i in range(len(self.styles))) if self.styles else None
+        self.style_weights: tuple[float, ...] | None = resolved.style_weights or default
         self.path = path
         self.name = meta.get("impasto.name", path.stem)
+        if resolved.style_weights is not None:  # a style or a blend of a net of several styles: named as asked
+            self.name = str(model)
         self.config = config
         self.precision = meta.get("impasto.precision", resolved.key)
         self.io_binding = config.device != "cpu" if io_binding is None else io_binding
@@ -85,20 +94,42 @@ class TransformerModel:
             self._local.runner = runner
         return runner
 
+    def feeds(self, batch: np.ndarray) -> dict[str, np.ndarray]:
+        """The session's inputs for an image batch: the image, and for a net of several styles the style weights
+        ([B, N] float32) of this model's style or blend."""
+        return {self.input_name: np.ascontiguousarray(batch, dtype=np.float32), **self.style_feeds(len(batch))}
+
+    def style_feeds(self, batch_size: int = 1) -> dict[str, np.ndarray]:
+        """``{"style_weights": [B, N]}`` for a net of several styles, else nothing."""
+        if not self.styles:
+            return {}
+        return {"style_weights": np.tile(np.asarray(self.style_weights, np.float32), (batch_size, 1))}
+
+    def with_style(self, weights: tuple[float, ...], name: str | None = None) -> TransformerModel:
+        """The same session (no new one is opened) with another style or blend of a net of several styles."""
+        if not self.styles or len(weights) != len(self.styles):
+            raise ImpastoError(f"{self.name} has {len(self.styles)} styles; {len(weights)} weights given")
+        other = copy.copy(self)
+        other.style_weights = tuple(float(w) for w in weights)
+        other.name = name or self.name
+        other._local = threading.local()
+        return other
+
     def run(self, batch: np.ndarray) -> np.ndarray:
         """[B, 3, H, W] float32 → [B, 3, H, W] float32 in 0–255."""
-        batch = np.ascontiguousarray(batch, dtype=np.float32)
+        feeds = self.feeds(batch)
+        batch = feeds[self.input_name]
         if not self.io_binding:
-            return self.session.run(None, {self.input_name: batch})[0]
+            return self.session.run(None, feeds)[0]
         if not self.config.cuda_graph:
-            return self._runner().run({self.input_name: batch})[0]
+            return self._runner().run(feeds)[0]
         with self._graph_lock:
             runner = getattr(self, "_graph_runner", None)
             if runner is None or runner.shapes.get(self.input_name) != batch.shape:
                 # a captured graph is for one shape only: a session with that shape fixed, per new frame size
-                session = open_session(self.path, self.config, {self.input_name: batch.shape})
+                session = open_session(self.path, self.config, {name: v.shape for name, v in feeds.items()})
                 runner = self._graph_runner = BoundRunner(session, self.config.device, output_like_input=True)
-            return runner.run({self.input_name: batch})[0]
+            return runner.run(feeds)[0]
 
     def stylize(self, image: np.ndarray) -> np.ndarray:
         """H×W×3 → H×W×3 float32 0–255, in one pass (no tiling; see :class:`Stylizer` for the whole path)."""

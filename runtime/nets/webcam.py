@@ -154,7 +154,10 @@ def run_webcam(source: str | int, settings: WebcamSettings) -> WebcamStats:
         if not isinstance(source, int):
             refuse_overwriting_inputs([Path(source)], [Path(settings.record)])
     controls = _Controls(settings)
-    controls.model(settings.models[0])  # a bad model fails here, before the camera is opened
+    first = controls.model(settings.models[0])  # a bad model fails here, before the camera is opened
+    if len(settings.models) == 1 and first.net.styles and first.name == first.net.metadata.get("impasto.name"):
+        # one net of several styles: the m key goes round its styles, all in the one open session
+        settings.models[:] = list(first.net.styles)
     video = VideoSource(source if isinstance(source, int) else str(Path(source)))
     if settings.window:
         _open_window()

@@ -43,7 +43,7 @@ async def models() -> dict:
     """Every shipped model (nets and loss graphs) and the default net."""
     entries = [
         {"name": e.name, "kind": e.kind, "summary": e.summary, "precisions": e.precisions,
-         "style": e.metadata.get("style")}
+         "style": e.metadata.get("style"), "styles": e.styles}
         for e in all_entries()
     ]  # fmt: skip
     return {"default": default_name(TRANSFORMER), "models": entries}
