@@ -110,3 +110,23 @@ def test_the_cli_takes_a_blend(duo, tmp_path):
     assert done.returncode == 0, done.stderr
     (written,) = out_dir.iterdir()
     assert written.name == "chelsea-duo-a-0.7-duo-b-0.3.png"
+
+
+def test_the_sheet_shows_the_photo_every_style_and_blends(duo, tmp_path):
+    from impasto.runtime.core.registry import TRANSFORMER, names
+    from impasto.runtime.nets.sheet import LABEL_HEIGHT, contact_sheet, sheet_models
+
+    shown = sheet_models()
+    assert [n for n in names(TRANSFORMER) if n != "duo"] + STYLES == shown[: len(shown) - 1]
+    assert shown[-1] == "duo-a:0.5,duo-b:0.5"  # a blend of neighbouring styles of the net of several styles
+    image = read_image(photo("chelsea"))
+    sheet = contact_sheet(image, ["duo-a", "duo-b:1"], size=96, columns=3)
+    panel = Stylizer("duo").prepare(image, 96)
+    height, width = panel.shape[:2]
+    assert sheet.shape == (height + LABEL_HEIGHT, 3 * width + 2 * 4, 3)
+    np.testing.assert_array_equal(sheet[:height, :width], panel)  # the photo first
+    np.testing.assert_allclose(sheet[:height, width + 4 : 2 * width + 4], Stylizer("duo-a").stylize(panel), atol=1e-4)
+    out = tmp_path / "sheet.png"
+    command = [sys.executable, "-m", "impasto.runtime.cli", "sheet", photo("coffee"), "--size", "64", "-o", out]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120, env=dict(os.environ))
+    assert done.returncode == 0 and out.is_file(), done.stderr

@@ -16,6 +16,7 @@ from impasto.runtime.cli.info import add_info
 from impasto.runtime.cli.models import add_models
 from impasto.runtime.cli.optimize import add_optimize
 from impasto.runtime.cli.serve import add_serve
+from impasto.runtime.cli.sheet import add_sheet
 from impasto.runtime.cli.stylize import add_stylize
 from impasto.runtime.cli.train import add_train
 from impasto.runtime.cli.video import add_video
@@ -30,7 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"impasto {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
     for add in (add_stylize, add_video, add_webcam, add_optimize, add_bench, add_serve, add_batch, add_train,
-                add_export, add_models, add_info):  # fmt: skip
+                add_export, add_models, add_info, add_sheet):  # fmt: skip
         add(commands)
     return parser
 
