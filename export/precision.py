@@ -70,13 +70,17 @@ def to_fp16(model: onnx.ModelProto) -> onnx.ModelProto:
 
 
 class _Photos(CalibrationDataReader):
-    """The calibration photos for onnxruntime's calibrator, one batch of one each, scaled to ``side``."""
+    """The calibration photos for onnxruntime's calibrator, one batch of one each, scaled to ``side``; for a net of
+    ``styles`` styles, photo i comes with style i mod N selected, so every style's activations are calibrated."""
 
-    def __init__(self, photos: list[Path], side: int, input_name: str) -> None:
-        self._feeds = iter(
-            {input_name: resize_long_side(read_image(p), side).transpose(2, 0, 1)[None].astype(np.float32)}
-            for p in photos
-        )
+    def __init__(self, photos: list[Path], side: int, input_name: str, styles: int = 0) -> None:
+        def feeds(index: int, path: Path) -> dict[str, np.ndarray]:
+            image = resize_long_side(read_image(path), side).transpose(2, 0, 1)[None].astype(np.float32)
+            if not styles:
+                return {input_name: image}
+            return {input_name: image, "style_weights": np.eye(styles, dtype=np.float32)[index % styles][None]}
+
+        self._feeds = iter(feeds(index, path) for index, path in enumerate(photos))
 
     def get_next(self) -> dict | None:
         return next(self._feeds, None)
@@ -84,6 +88,7 @@ class _Photos(CalibrationDataReader):
 
 def to_int8(fp32: Path, calibration: list[Path], side: int = 384) -> onnx.ModelProto:
     model = onnx.load(str(fp32))
+    styles = onnx_metadata(model).get("impasto.styles")
     convolutions = [node.name for node in model.graph.node if node.op_type == "Conv"]
     with tempfile.TemporaryDirectory() as tmp:
         prepared, quantized = Path(tmp) / "prepared.onnx", Path(tmp) / "int8.onnx"
@@ -91,7 +96,7 @@ def to_int8(fp32: Path, calibration: list[Path], side: int = 384) -> onnx.ModelP
         quantize_static(
             str(prepared),
             str(quantized),
-            _Photos(calibration, side, model.graph.input[0].name),
+            _Photos(calibration, side, model.graph.input[0].name, len(json.loads(styles)) if styles else 0),
             quant_format=QuantFormat.QDQ,
             activation_type=QuantType.QUInt8,
             weight_type=QuantType.QUInt8,
@@ -143,12 +148,20 @@ class VariantQuality:
 
 
 def measure_variant(fp32: Path, variant: Path, photos: list[Path], side: int = 640) -> VariantQuality:
-    """PSNR of the variant's stylised photos against the fp32 net's, both run by the runtime on the CPU."""
+    """PSNR of the variant's stylised photos against the fp32 net's, both run by the runtime on the CPU; for a net
+    of several styles, every style on every photo (``photo/style``)."""
     reference, candidate = TransformerModel(fp32), TransformerModel(variant)
+    styles = reference.styles or [None]
     values = {}
     for photo in photos:
         image = resize_long_side(read_image(photo), side)
-        values[photo.stem] = psnr(reference.stylize(image), candidate.stylize(image))
+        for index, style in enumerate(styles):
+            pair = (reference, candidate)
+            if style is not None:
+                one_hot = tuple(float(i == index) for i in range(len(styles)))
+                pair = tuple(net.with_style(one_hot) for net in pair)
+            key = photo.stem if style is None else f"{photo.stem}/{style}"
+            values[key] = psnr(pair[0].stylize(image), pair[1].stylize(image))
     return VariantQuality(candidate.precision, values, side)
 
 

@@ -130,3 +130,16 @@ def test_the_sheet_shows_the_photo_every_style_and_blends(duo, tmp_path):
     command = [sys.executable, "-m", "impasto.runtime.cli", "sheet", photo("coffee"), "--size", "64", "-o", out]
     done = subprocess.run(command, capture_output=True, text=True, timeout=120, env=dict(os.environ))
     assert done.returncode == 0 and out.is_file(), done.stderr
+
+
+def test_precision_variants_of_a_net_of_several_styles_cover_every_style(duo, tmp_path):
+    from impasto.export.precision import measure_variant, to_int8
+
+    photos = [photo(stem) for stem in ("chelsea", "coffee", "astronaut", "rocket")]
+    int8 = tmp_path / "duo.int8.onnx"
+    int8.write_bytes(to_int8(duo["fp32"], photos, side=96).SerializeToString())
+    quality = measure_variant(duo["fp32"], int8, photos[:2], side=96)
+    assert set(quality.psnr_db) == {f"{p.stem}/{s}" for p in photos[:2] for s in STYLES}
+    assert quality.worst_db > 15  # an untrained net, quantised: close, not exact
+    fp16 = measure_variant(duo["fp32"], duo["fp32"].with_name("duo.fp16.onnx"), photos[:1], side=96)
+    assert fp16.worst_db > 40
