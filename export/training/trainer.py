@@ -25,7 +25,7 @@ from impasto.export.training.settings import HELD_OUT, RESUMABLE_CHANGES, TrainS
 from impasto.export.training.transformer import build
 from impasto.export.training.transformer_export import export_transformer
 from impasto.runtime.core.errors import ImpastoError
-from impasto.runtime.core.registry import sha256_file
+from impasto.runtime.core.registry import sample_path, sha256_file
 from impasto.runtime.media.decode import read_image
 from impasto.runtime.media.encode import write_atomic, write_image
 from impasto.runtime.media.resize import resize_long_side
@@ -82,7 +82,9 @@ class Trainer:
             for p in sorted(Path(settings.content_dir).iterdir())
             if p.stem in settings.exclude and p.suffix.lower() in IMAGE_SUFFIXES
         ]
-        preview_source = held[0] if held else photos[0]
+        # a held-out photo of the folder, else the shipped sample photo: never a training photo, so previews may be
+        # looked at and shared (the training photos are third-party, for training only)
+        preview_source = held[0] if held else sample_path("images/chelsea.png")
         self.preview_image = resize_long_side(read_image(preview_source), settings.size)
         self.step = 0
         self.history: list[dict] = []
