@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Issue 11's net of six paintings (light2-8, conditional instance normalisation). Resumable: run it again and it
+# continues from benchmarks/training/six-paintings/checkpoint.pt (the settings must stay as they are).
+# Needs the export extra and the training photos in ../shared/images/training (third-party: for training only).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+S=models/images
+exec .venv/bin/impasto train --name six-paintings \
+  --style $S/starry-night.jpg --style $S/great-wave.jpg --style $S/the-scream.jpg \
+  --style $S/composition-vii.jpg --style $S/shipwreck-of-the-minotaur.jpg --style $S/udnie.jpg \
+  --content-dir ../shared/images/training --architecture light2-8 --size 192 --batch-size 2 \
+  --iterations 12000 --learning-rate 2e-3 --style-weight 2 --checkpoint-every 100 --preview-every 600 \
+  --work benchmarks/training/six-paintings -o trained --device cpu --no-download "$@"
