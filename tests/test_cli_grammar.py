@@ -242,7 +242,7 @@ def test_readme_commands_run_at_tiny_sizes(tmp_path):
     ran = 0
     for command in _readme_commands():
         words = shlex.split(command)
-        if words[1] not in ("stylize", "optimize", "models", "info"):
+        if words[1] not in ("stylize", "optimize", "models", "info", "sheet"):
             continue
         if words[1] == "optimize" and "--iters" not in words:
             words += ["--iters", "2"]
@@ -256,7 +256,7 @@ def test_readme_commands_run_at_tiny_sizes(tmp_path):
         for flag, value in (("--size", "48"), ("--iters", "2")):
             if flag in words:
                 words[words.index(flag) + 1] = value
-        if "--size" not in words and "-" not in words and words[1] in ("stylize", "optimize"):
+        if "--size" not in words and "-" not in words and words[1] in ("stylize", "optimize", "sheet"):
             words += ["--size", "48"]
         done = subprocess.run([sys.executable, "-m", "impasto.runtime.cli", *words[1:]], input=stdin,
                               capture_output=True, cwd=tmp_path, timeout=300)  # fmt: skip
