@@ -143,3 +143,28 @@ def test_precision_variants_of_a_net_of_several_styles_cover_every_style(duo, tm
     assert quality.worst_db > 15  # an untrained net, quantised: close, not exact
     fp16 = measure_variant(duo["fp32"], duo["fp32"].with_name("duo.fp16.onnx"), photos[:1], side=96)
     assert fp16.worst_db > 40
+
+
+def test_the_webcam_m_key_goes_round_the_styles_of_one_net(duo, tmp_path):
+    import cv2
+
+    from impasto.runtime.nets.webcam import WebcamSettings, run_webcam
+
+    clip = tmp_path / "clip.avi"
+    writer = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"MJPG"), 10, (96, 64))
+    source = (read_image(photo("chelsea"))[:64, :96, ::-1]).astype(np.uint8)
+    for _ in range(12):
+        writer.write(source)
+    writer.release()
+    shown: list[np.ndarray] = []
+
+    def keys(count: int, frame: np.ndarray) -> int | None:
+        shown.append(frame.copy())
+        return ord("m") if count == 3 else None
+
+    stats = run_webcam(str(clip), WebcamSettings(models=["duo"], size=None, window=False, keys=keys))
+    assert stats.frames == 12
+    frame = read_image(photo("chelsea"))[:64, :96]
+    first, second = Stylizer("duo-a").stream()(frame), Stylizer("duo-b").stream()(frame)
+    near = [int(np.abs(out - second).mean() < np.abs(out - first).mean()) for out in shown]
+    assert near[0] == 0 and near[-1] == 1 and near == sorted(near), near  # duo-a, then duo-b after m

@@ -70,6 +70,7 @@ class _Controls:
         self.blend = settings.blend
         self.stop = threading.Event()
         self.stylizers = StylizerCache(settings.session, settings.precision)
+        self.models = list(settings.models)  # what m goes round (a net of several styles: its styles)
 
     def model(self, name: str) -> Stylizer:
         return self.stylizers.get(name)
@@ -78,7 +79,7 @@ class _Controls:
         if code in (ord("q"), 27):
             self.stop.set()
         elif code == ord("m"):
-            self.model_index = (self.model_index + 1) % len(self.settings.models)
+            self.model_index = (self.model_index + 1) % len(self.models)
         elif code == ord("s"):
             later = [s for s in SIZES if self.size is None or s > self.size]
             self.size = later[0] if later else SIZES[0]
@@ -115,7 +116,7 @@ def _stylize(frames: queue.Queue, results: queue.Queue, controls: _Controls, sta
     current: tuple | None = None
     try:
         while (frame := frames.get()) is not _END and not controls.stop.is_set():
-            name = controls.settings.models[controls.model_index]
+            name = controls.models[controls.model_index]
             wanted = (name, controls.size, controls.blend)
             if stream is None or current != wanted:  # a key was pressed: new model, size or blend
                 settings = controls.settings
@@ -157,7 +158,7 @@ def run_webcam(source: str | int, settings: WebcamSettings) -> WebcamStats:
     first = controls.model(settings.models[0])  # a bad model fails here, before the camera is opened
     if len(settings.models) == 1 and first.net.styles and first.name == first.net.metadata.get("impasto.name"):
         # one net of several styles: the m key goes round its styles, all in the one open session
-        settings.models[:] = list(first.net.styles)
+        controls.models = list(first.net.styles)
     video = VideoSource(source if isinstance(source, int) else str(Path(source)))
     if settings.window:
         _open_window()
@@ -184,7 +185,7 @@ def run_webcam(source: str | int, settings: WebcamSettings) -> WebcamStats:
             if writer:
                 writer.write(out)
             if settings.window:
-                name = settings.models[controls.model_index]
+                name = controls.models[controls.model_index]
                 cv2.imshow(WINDOW, _overlay(out, f"{fps:5.1f} FPS  {name}  {controls.size or 'full'} px  [m s b q]"))
                 controls.key(cv2.waitKey(1) & 0xFF)
             if settings.keys is not None and (code := settings.keys(stats.frames, out)) is not None and code >= 0:
