@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import sys
 import time
 from pathlib import Path
@@ -76,6 +77,8 @@ def _check_outputs(args: argparse.Namespace) -> None:
         check_output_path(args.output, (".json",), "--output")
     if args.plot:
         check_output_path(args.plot, (".png",), "--plot")
+        if importlib.util.find_spec("matplotlib") is None:  # before any timing, not after it
+            raise ImpastoError("--plot needs matplotlib (pip install 'impasto[bench]')")
 
 
 def _run_bench(args: argparse.Namespace) -> int:
