@@ -11,7 +11,6 @@ import argparse
 import json
 import statistics
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +19,7 @@ import torch
 
 from impasto.export.training.transformer import ARCHITECTURES, CANDIDATES, build, multiply_adds
 from impasto.export.training.transformer_export import export_transformer
+from impasto.runtime.bench.runner import time_steps
 from impasto.runtime.core.machine import cpu_description
 from impasto.runtime.media.decode import read_image
 from impasto.runtime.media.resize import resize
@@ -33,14 +33,8 @@ def fps(path: Path, threads: int, runs: int) -> float:
     options.intra_op_num_threads = threads
     session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     frame = np.random.default_rng(0).uniform(0, 255, (1, 3, 480, 640)).astype(np.float32)
-    for _ in range(3):
-        session.run(None, {"image": frame})
-    times = []
-    for _ in range(runs):
-        began = time.perf_counter()
-        session.run(None, {"image": frame})
-        times.append(time.perf_counter() - began)
-    return 1 / statistics.median(times)
+    _, times_ms = time_steps(lambda: session.run(None, {"image": frame}), runs, warmup=2)  # 3 untimed runs
+    return 1000 / statistics.median(times_ms)
 
 
 def untrained_grid_share(name: str, seeds: int) -> float:

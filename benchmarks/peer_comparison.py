@@ -14,11 +14,11 @@ import argparse
 import json
 import statistics
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 
+from impasto.runtime.bench.runner import time_steps
 from impasto.runtime.core.errors import ImpastoError
 from impasto.runtime.core.machine import cpu_description
 from impasto.runtime.gatys.loss_model import GatysLossModel, blend_targets, to_nchw
@@ -65,13 +65,9 @@ def losses(model: GatysLossModel, image: np.ndarray, photo: np.ndarray, painting
 
 
 def median_seconds(call, runs: int = 10) -> float:
-    call()
-    times = []
-    for _ in range(runs):
-        began = time.perf_counter()
-        call()
-        times.append(time.perf_counter() - began)
-    return statistics.median(times)
+    """Median of ``runs`` timed calls after one untimed (the bench's own timing loop)."""
+    _, times_ms = time_steps(call, runs, warmup=0)
+    return statistics.median(times_ms) / 1000
 
 
 def main() -> int:
