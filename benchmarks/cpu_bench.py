@@ -2,9 +2,9 @@
 
     python benchmarks/cpu_bench.py            # writes benchmarks/bench_cpu.json and benchmarks/bench_cpu.png
 
-The light net is the shipped great-wave-light (fp32 and its shipped int8 variant). No full net is shipped, so a
-freshly initialised one is exported and quantised the same way (calibrated on the shared content photos; its PSNR
-is meaningless untrained, its speed is not).
+The light net is the shipped six-paintings net (its great-wave style; fp32 and its shipped int8 variant). No full
+net is shipped, so a freshly initialised one is exported and quantised the same way (calibrated on the shared
+content photos; its PSNR is meaningless untrained, its speed is not).
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ def main() -> int:
         int8 = variant_path(full, "int8")
         int8.write_bytes(to_int8(full, list_images(default_content_dir(), list(HELD_OUT))).SerializeToString())
         return impasto([
-            "bench", "great-wave-light", str(full), str(int8), "--precision", "fp32", "int8",
+            "bench", "great-wave", str(full), str(int8), "--precision", "fp32", "int8",
             "--sizes", *args.sizes, "--runs", args.runs, "--warmup", "5", "--providers", "cpu",
             "-o", f"{args.out}.json", "--plot", f"{args.out}.png",
         ])  # fmt: skip

@@ -55,7 +55,7 @@ def main() -> None:
     args = parser.parse_args()
     clip = make_clip(read_image(shipped_models_dir() / "images" / args.photo))
     results = {"clip": f"{args.photo}, 48 frames 320x240, slow zoom+pan, noise sigma 4", "models": {}}
-    for name in names(TRANSFORMER):
+    for name in [style for net in names(TRANSFORMER) for style in TransformerModel(net).styles or [net]]:
         model = TransformerModel(name)
         plain = [model.stylize(frame) for frame in clip]
         rows = {}

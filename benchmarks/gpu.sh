@@ -48,7 +48,7 @@ for half in "" --half; do
 done
 
 step "impasto bench: CUDA, full net fp32/fp16 and the shipped light net, host / IO binding / CUDA graphs"
-timeout 240 impasto bench /tmp/full.onnx /tmp/full.fp16.onnx great-wave-light --precision fp32 fp16 \
+timeout 240 impasto bench /tmp/full.onnx /tmp/full.fp16.onnx great-wave --precision fp32 fp16 \
     --sizes 720x1280 1080x1920 --providers cuda --modes host iobinding cudagraph --runs 50 --warmup 10 \
     --cudnn-algo exhaustive --json "$OUT/bench_cuda.json" --plot "$OUT/bench_cuda.png" --quiet
 

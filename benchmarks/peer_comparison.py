@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+from comparison_sheet import labelled_cell
 
 from impasto.runtime.bench.runner import time_steps
 from impasto.runtime.core.errors import ImpastoError
@@ -26,6 +27,7 @@ from impasto.runtime.media.decode import read_image
 from impasto.runtime.media.encode import write_image
 from impasto.runtime.media.resize import resize, resize_long_side
 from impasto.runtime.nets.stylizer import Stylizer
+from impasto.runtime.nets.transformer import TransformerModel
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "images"
@@ -75,6 +77,11 @@ def main() -> int:
     parser.add_argument("--json", type=Path)
     parser.add_argument("--sheet", type=Path)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--peer-cache", type=Path, help="folder keeping the peer's results between runs (PNG)")
+    parser.add_argument("--net", type=Path, help="measure this net of several styles instead of the shipped ones")
+    parser.add_argument("--paintings", nargs="+", default=list(PAINTINGS), help="style names (default: the six)")
+    parser.add_argument("--painting-dir", type=Path, default=REPO / "models" / "images", help="where <name>.jpg is")
+    parser.add_argument("--no-speed", action="store_true", help="skip the speed measurement")
     args = parser.parse_args()
     try:
         from PIL import Image
@@ -86,27 +93,40 @@ def main() -> int:
     loss_model = GatysLossModel("vgg16-avg")
     photos = {stem: resize_long_side(read_image(path), SIDE) for stem, path in held_out_photos().items()}
     rows, sheet_rows = [], []
-    for painting in PAINTINGS:
-        painting_path = REPO / "models" / "images" / f"{painting}.jpg"
+    if args.peer_cache:
+        args.peer_cache.mkdir(parents=True, exist_ok=True)
+    for painting in args.paintings:
+        painting_path = args.painting_dir / f"{painting}.jpg"
         style = resize_long_side(read_image(painting_path), SIDE)
-        ours = our_model(painting)
+        ours = our_model(painting) if not args.net else painting
+        if args.net:  # one file measured style by style (a training checkpoint's export), whatever is shipped
+            net = TransformerModel(args.net)
+            if not net.styles:  # a one-style net: measured against whichever painting is asked for
+                stylizer = net
+            elif painting not in net.styles:
+                ours = None
+            else:
+                one_hot = tuple(float(style == painting) for style in net.styles)
+                stylizer = net.with_style(one_hot, painting)
         row = {"painting": painting, "ours": ours, "photos": {}}
         panels = []
         for stem, image in photos.items():
-            theirs = np.asarray(
-                peer.stylize_with(Image.fromarray(image.round().astype(np.uint8)), str(painting_path)), np.float32
-            )
+            cached = args.peer_cache / f"{painting}-{stem}.png" if args.peer_cache else None
+            if cached and cached.is_file():
+                theirs = read_image(cached)
+            else:
+                theirs = np.asarray(
+                    peer.stylize_with(Image.fromarray(image.round().astype(np.uint8)), str(painting_path)), np.float32
+                )
+                if cached:
+                    write_image(cached, theirs)
             entry = {"peer": losses(loss_model, theirs, image, style)}
-            mine = Stylizer(ours).stylize(image) if ours else None
+            mine = None if not ours else stylizer.stylize(image) if args.net else Stylizer(ours).stylize(image)
             if mine is not None:
                 entry["ours"] = losses(loss_model, mine, image, style)
             row["photos"][stem] = entry
-            panels.append(
-                np.concatenate(
-                    [mine if mine is not None else image * 0 + 255, resize(theirs, (image.shape[1], image.shape[0]))],
-                    axis=1,
-                )
-            )
+            panels += [labelled_cell(mine if mine is not None else image, f"Impasto: {stem}" if ours else "(none)"),
+                       labelled_cell(theirs, f"peer: {stem}")]  # fmt: skip
         for side in ("ours", "peer"):
             measured = [p[side] for p in row["photos"].values() if side in p]
             if measured:
@@ -118,15 +138,15 @@ def main() -> int:
             )
         rows.append(row)
         print(json.dumps({k: v for k, v in row.items() if k != "photos"}), flush=True)
-        width = max(p.shape[1] for p in panels)
-        sheet_rows.append(
-            np.concatenate([resize(p, (width, round(p.shape[0] * width / p.shape[1]))) for p in panels], axis=0)
-        )
+        header = labelled_cell(read_image(painting_path), painting)
+        sheet_rows.append(np.concatenate([header, *panels], axis=1))
     frame = np.random.default_rng(0).uniform(0, 255, (480, 640, 3)).astype(np.float32)
     frame_pil = Image.fromarray(frame.astype(np.uint8))
-    speed = {"peer_26_style_ms": 1000 * median_seconds(lambda: peer.stylize(frame_pil, style=0, max_size=640))}
+    speed = {}
+    if not args.no_speed:
+        speed["peer_26_style_ms"] = 1000 * median_seconds(lambda: peer.stylize(frame_pil, style=0, max_size=640))
     shipped = next((r["ours"] for r in rows if r["ours"]), None)
-    if shipped:
+    if shipped and speed:
         stylizer = Stylizer(shipped)
         speed["ours_ms"] = 1000 * median_seconds(lambda: stylizer.stylize(frame, tile=None))
         speed["peer_over_ours"] = speed["peer_26_style_ms"] / speed["ours_ms"]
@@ -135,9 +155,8 @@ def main() -> int:
         document = {"machine": cpu_description(), "side": SIDE, "photos": list(photos), "results": rows,
                     "speed_640x480": speed}  # fmt: skip
         args.json.write_text(json.dumps(document, indent=2) + "\n")
-    if args.sheet:
-        height = max(r.shape[0] for r in sheet_rows)
-        write_image(args.sheet, np.concatenate([resize(r, (r.shape[1], height)) for r in sheet_rows], axis=1))
+    if args.sheet:  # a row per painting: the painting, then ours and the peer's result on each held-out photo
+        write_image(args.sheet, np.concatenate(sheet_rows, axis=0).astype(np.float32))
     return 0
 
 

@@ -29,7 +29,7 @@ from impasto.runtime.media.encode import encode_image
 from impasto.runtime.media.resize import resize_long_side  # noqa: E402
 from impasto.runtime.nets.stylizer import Stylizer  # noqa: E402
 
-NET = "great-wave-light"
+NET = "great-wave"
 
 
 def _summary(latencies: list[float], seconds: float, statuses: list[int]) -> dict:

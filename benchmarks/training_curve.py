@@ -19,8 +19,9 @@ WINDOW = 60  # steps per point (a multiple of the number of styles)
 def curves(history: list[dict], styles: list[str]) -> dict[str, dict[str, list[float]]]:
     """Per style: step, content and style loss, averaged over windows of WINDOW steps of that style."""
     out: dict[str, dict[str, list[float]]] = {}
+    first_row = max(0, max((r.get("style_index", 0) for r in history), default=0) + 1 - len(styles))  # --add-style
     for index, name in enumerate(styles or ["style"]):
-        rows = [r for r in history if r.get("style_index", 0) == index]
+        rows = [r for r in history if r.get("style_index", 0) == first_row + index]
         points = {"step": [], "content": [], "style": []}
         for start in range(0, len(rows) - WINDOW // max(1, len(styles)) + 1, max(1, WINDOW // max(1, len(styles)))):
             window = rows[start : start + WINDOW // max(1, len(styles))]

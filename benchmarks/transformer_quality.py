@@ -59,14 +59,25 @@ def _parts(evaluation: Evaluation) -> dict[str, float]:
     return {"total": evaluation.loss, "content": evaluation.content, "style": evaluation.style}
 
 
+def style_file(net: TransformerModel) -> str:
+    """The painting a net (or one style of a net of several styles) was trained on: a file of models/images."""
+    files = net.metadata["impasto.style"].split(", ")
+    if not net.styles:
+        return files[0]
+    (index,) = [i for i, weight in enumerate(net.style_weights) if weight == 1.0]
+    return files[index]
+
+
+def shipped_styles() -> list[str]:
+    """Every shipped style by the name a user gives: a net's name, or each style of a net of several styles."""
+    return [style for name in names(TRANSFORMER) for style in (TransformerModel(name).styles or [name])]
+
+
 def evaluate_model(name: str, photos: dict[str, np.ndarray], vgg_weights) -> dict:
-    meta = TransformerModel(name).metadata
-    training = json.loads(meta["impasto.training"])
-    style = resize_long_side(
-        read_image(shipped_models_dir() / "images" / meta["impasto.style"]), training["style_size"]
-    )
-    loss = PerceptualLoss(vgg_weights, torch.from_numpy(to_nchw(style)))
     net = TransformerModel(name)
+    training = json.loads(net.metadata["impasto.training"])
+    style = resize_long_side(read_image(shipped_models_dir() / "images" / style_file(net)), training["style_size"])
+    loss = PerceptualLoss(vgg_weights, torch.from_numpy(to_nchw(style)))
     figures = {}
     for photo_name, photo in photos.items():
         objective = Objective(loss, photo, training)
@@ -102,10 +113,10 @@ def _plot(results: dict, path: Path) -> None:
         axis.bar(
             x + (i - 1.5) * 0.2, values, 0.2, label="one pass of the net" if i == 0 else f"L-BFGS, {label[6:]} it."
         )
-    axis.set_xticks(x, [f"{name.removesuffix('-light')}\non {photo}" for name, photo in pairs])
+    axis.set_xticks(x, [f"{name.removesuffix('-light')}\non {photo}" for name, photo in pairs], fontsize=7)
     axis.set_yscale("log")
     axis.set_ylabel("training objective (lower is better)")
-    axis.set_title("shipped nets vs Gatys-style optimisation of the same objective, on unseen photos")
+    axis.set_title("shipped styles vs L-BFGS optimisation of the same objective (Johnson et al.), on unseen photos")
     axis.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -115,14 +126,20 @@ def _update_manifest(results: dict, size: int) -> None:
     folder = shipped_models_dir()
     manifest = read_manifest(folder)
     for entry in manifest["models"]:
-        if entry["name"] in results:
-            entry["quality"] = {"size": size, "photos": results[entry["name"]]}
+        styles = entry.get("styles") or [entry["name"]]
+        if all(style in results for style in styles):
+            figures = {style: results[style] for style in styles}
+            entry["quality"] = (
+                {"size": size, "photos": figures[entry["name"]]}
+                if not entry.get("styles")
+                else {"size": size, "styles": figures}
+            )
     write_atomic(folder / MANIFEST, (json.dumps(manifest, indent=2, ensure_ascii=False) + "\n").encode())
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--models", nargs="+", default=None, help="default: every shipped transformer net")
+    parser.add_argument("--models", nargs="+", default=None, help="default: every shipped style")
     parser.add_argument("--photos", nargs="+", default=["chelsea"], help="held-out photo stems")
     parser.add_argument("--size", type=int, default=256, help="long side of the photos")
     parser.add_argument("--json", type=Path, default=Path("benchmarks/transformer_quality.json"))
@@ -136,7 +153,7 @@ def main() -> None:
     # models measured by an earlier run at the same size are kept, so the nets can be measured as they are trained
     earlier = json.loads(args.json.read_text()) if args.json.is_file() else {}
     results = earlier.get("results", {}) if earlier.get("size") == args.size else {}
-    for name in args.models or names(TRANSFORMER):
+    for name in args.models or shipped_styles():
         trained_on = json.loads(TransformerModel(name).metadata["impasto.trained_on"])
         assert not any(Path(t).stem in photos for t in trained_on), f"{name} was trained on a test photo"
         results[name] = {**results.get(name, {}), **evaluate_model(name, photos, vgg_weights)}

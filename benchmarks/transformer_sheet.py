@@ -1,8 +1,8 @@
-"""Comparison sheet for the shipped transformer nets: each on three photos it was not trained on.
+"""Comparison sheet for the shipped styles: each on three photos it was not trained on.
 
     python benchmarks/transformer_sheet.py --size 512 --out benchmarks/transformer_sheet.jpg
 
-Top row: the style paintings. Then one row per photo: the photo, then each net's one-pass result, made by the
+Top row: the style paintings. Then one row per photo: the photo, then each style's one-pass result, made by the
 torch-free runtime exactly as `impasto stylize` makes it. Only images the repository may ship are used.
 """
 
@@ -14,8 +14,9 @@ from pathlib import Path
 
 import numpy as np
 from comparison_sheet import CELL, labelled_cell
+from transformer_quality import shipped_styles, style_file
 
-from impasto.runtime.core.registry import TRANSFORMER, names, shipped_models_dir
+from impasto.runtime.core.registry import shipped_models_dir
 from impasto.runtime.media.decode import read_image
 from impasto.runtime.media.encode import encode_image, write_atomic
 from impasto.runtime.media.resize import resize_long_side
@@ -30,10 +31,10 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("benchmarks/transformer_sheet.jpg"))
     args = parser.parse_args()
     images = shipped_models_dir() / "images"
-    models = [TransformerModel(name) for name in names(TRANSFORMER)]
+    models = [TransformerModel(style) for style in shipped_styles()]
     header = [np.full((CELL + 28, CELL, 3), 255, np.uint8)]
     for model in models:
-        style = model.metadata["impasto.style"]
+        style = style_file(model)
         header.append(labelled_cell(read_image(images / style), f"{model.name} ({style})"))
     rows = [np.concatenate(header, axis=1)]
     for photo_name in PHOTOS:

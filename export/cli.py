@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import onnx
 
@@ -15,6 +16,9 @@ from impasto.runtime.core.errors import ImpastoError
 from impasto.runtime.core.registry import MANIFEST, onnx_metadata, read_manifest, sha256_file
 from impasto.runtime.media.decode import read_image
 from impasto.runtime.media.encode import write_atomic
+
+if TYPE_CHECKING:
+    from impasto.export.training.base_net import BaseNet
 
 
 def _referenced_files(path: Path) -> list[str]:
@@ -82,7 +86,9 @@ def transformer_manifest_entry(
     entry = {
         "name": meta["impasto.name"],
         "kind": meta["impasto.kind"],
-        "summary": f"transformer net ({architecture}), style {meta['impasto.style']}",
+        "summary": f"transformer net ({architecture}), style {meta['impasto.style']}"
+        if "impasto.styles" not in meta
+        else f"transformer net ({architecture}) of {len(json.loads(meta['impasto.styles']))} styles, one pass each",
         "files": {precision: path.name for precision, path in files.items()},
         "metadata": {key.removeprefix("impasto."): value for key, value in meta.items()},
         "sha256": {path.name: sha256_file(path) for path in files.values()},
@@ -94,21 +100,62 @@ def transformer_manifest_entry(
     return entry
 
 
+def _base_for(args: argparse.Namespace, paintings: list[Path]) -> BaseNet | None:
+    """The fp32 file and identity of ``--base`` for ``--add-style``, checked before any weights are looked for."""
+    if not args.add_style:
+        if args.base:
+            raise ImpastoError("--base is for --add-style (a whole net is trained from scratch with --style)")
+        return None
+    if not args.base:
+        raise ImpastoError("--add-style needs --base NET, the net of several styles to add it to")
+    from impasto.export.training.base_net import read_base
+    from impasto.runtime.core.registry import TRANSFORMER, all_entries, resolve
+
+    resolved = resolve(args.base, TRANSFORMER)
+    if resolved.entry is not None and resolved.key != "fp32":  # a variant: its net's fp32 file is what is trained on
+        resolved = resolve(resolved.entry.name, TRANSFORMER, "fp32")
+    base = read_base(resolved.path)
+    if getattr(args, "architecture_given", False) and args.architecture != base.architecture:
+        raise ImpastoError(
+            f"--architecture {args.architecture}: {args.base} is {base.architecture}, and --add-style keeps the "
+            "base's architecture; leave --architecture out"
+        )
+    output = Path(args.output).resolve()  # (a rerun of this very command finds its own earlier result there)
+    taken = {n for e in all_entries() if e.folder.resolve() != output for n in [e.name, *e.styles]}
+    for painting in paintings:  # a style is found by its name: a name that is taken would find the other model
+        if painting.stem in base.styles:
+            raise ImpastoError(f"{args.base} already has a style named {painting.stem}; rename the image to add it")
+        if painting.stem in taken:
+            raise ImpastoError(f"{painting.stem} already names a model or style; rename the image to add it")
+    return base
+
+
 def train_command(args: argparse.Namespace) -> int:
     import torch
 
     from impasto.export.training.content_crops import list_images
     from impasto.export.training.trainer import HELD_OUT, Trainer, TrainSettings
 
-    paintings = [Path(p) for p in args.style]
+    paintings = [Path(p) for p in (args.add_style or args.style)]
     for style in paintings:
         if not style.is_file():
             raise ImpastoError(f"{style}: no such style image")
     if len(set(paintings)) != len(paintings):
-        raise ImpastoError("the same --style is given twice")
+        raise ImpastoError("the same style image is given twice")
+    stems = [p.stem for p in paintings]
+    twice = next((stem for stem in stems if stems.count(stem) > 1), None)
+    if twice and (len(paintings) > 1):  # the style names come from the file names: two would be one name
+        raise ImpastoError(f"two style images are named {twice}; rename one (its file name is its style's name)")
     style = paintings[0]
-    several = len(paintings) > 1
-    default_name = f"{len(paintings)}-styles-{args.architecture}" if several else f"{style.stem}-{args.architecture}"
+    base = _base_for(args, paintings)
+    several = len(paintings) > 1 or base is not None
+    architecture = base.architecture if base else args.architecture
+    if base is not None:
+        default_name = f"{base.name}-plus-{'-'.join(p.stem for p in paintings)}"
+    elif several:
+        default_name = f"{len(paintings)}-styles-{architecture}"
+    else:
+        default_name = f"{style.stem}-{architecture}"
     name = args.name or default_name
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     if device == "cuda" and not torch.cuda.is_available():
@@ -116,12 +163,14 @@ def train_command(args: argparse.Namespace) -> int:
     settings = TrainSettings(
         name=name, style=str(style), content_dir=str(args.content_dir),
         work_dir=str(args.work or Path("runs") / name), out_dir=str(args.output),
-        exclude=list(HELD_OUT if args.exclude is None else args.exclude), architecture=args.architecture,
+        exclude=list(HELD_OUT if args.exclude is None else args.exclude),
+        architecture=architecture,
         size=args.size, style_size=args.style_size, batch_size=args.batch_size, iterations=args.iterations,
         learning_rate=args.learning_rate, content_weight=args.content_weight, style_weight=args.style_weight,
         tv_weight=args.tv_weight, seed=args.seed, checkpoint_every=args.checkpoint_every,
         preview_every=args.preview_every, device=device, opset=args.opset,
-        styles=[str(p) for p in paintings] if several else [],
+        styles=[str(p) for p in paintings] if several else [], base=str(base.path) if base else "",
+        base_sha256=sha256_file(base.path) if base else "",
     )  # fmt: skip
     for painting in paintings:
         read_image(painting)  # the user's files are checked before the weights are looked for
@@ -140,7 +189,7 @@ def train_command(args: argparse.Namespace) -> int:
 
 def precision_command(args: argparse.Namespace) -> int:
     """Make the fp16/int8 variants of a transformer net, keep those within the PSNR goal, record them."""
-    from impasto.export.precision import PSNR_GOAL_DB, make_variant
+    from impasto.export.precision import make_variant
     from impasto.export.training.content_crops import list_images
     from impasto.export.training.trainer import HELD_OUT
     from impasto.runtime.core.registry import TRANSFORMER, resolve
@@ -160,11 +209,11 @@ def precision_command(args: argparse.Namespace) -> int:
     for precision in args.precision:
         how = f"calibrated on {len(calibration)} photos" if precision == "int8" else "float16 converter"
         print(f"{name}: making {precision} ({how}) …", file=sys.stderr)
-        path, quality = make_variant(fp32, precision, calibration, photos, args.side)
+        path, quality = make_variant(fp32, precision, calibration, photos, args.side, goal_db=args.min_psnr)
         figures = ", ".join(f"{photo} {value:.1f}" for photo, value in quality.psnr_db.items())
         if path is None:
             rejected.append(precision)
-            print(f"{name}: {precision} rejected: PSNR {figures} dB; goal ≥ {PSNR_GOAL_DB:g} dB", file=sys.stderr)
+            print(f"{name}: {precision} rejected: PSNR {figures} dB; goal ≥ {args.min_psnr:g} dB", file=sys.stderr)
             continue
         entry["files"][precision] = path.name
         entry["sha256"][path.name] = sha256_file(path)
@@ -172,6 +221,6 @@ def precision_command(args: argparse.Namespace) -> int:
         print(f"wrote {path} (PSNR against fp32: {figures} dB)")
     update_manifest(fp32.parent, [entry])
     if rejected:
-        print(f"impasto: not written (below {PSNR_GOAL_DB:g} dB): {', '.join(rejected)}", file=sys.stderr)
+        print(f"impasto: not written (below {args.min_psnr:g} dB): {', '.join(rejected)}", file=sys.stderr)
         return 1
     return 0

@@ -31,12 +31,12 @@ from onnxruntime.quantization.shape_inference import quant_pre_process
 from onnxruntime.transformers.float16 import convert_float_to_float16
 from onnxruntime.transformers.onnx_model import OnnxModel
 
+from impasto.runtime.core.registry import PSNR_GOAL_DB
 from impasto.runtime.media.decode import read_image
 from impasto.runtime.media.encode import write_atomic
 from impasto.runtime.media.resize import resize_long_side
 from impasto.runtime.nets.transformer import TransformerModel
 
-PSNR_GOAL_DB = 30.0
 FP16_KEEP = ["InstanceNormalization"]
 INT8_SETTINGS = {
     "format": "QDQ",
@@ -127,6 +127,7 @@ class VariantQuality:
     precision: str
     psnr_db: dict[str, float]  # per photo
     side: int
+    goal_db: float = PSNR_GOAL_DB
 
     @property
     def worst_db(self) -> float:
@@ -134,7 +135,7 @@ class VariantQuality:
 
     @property
     def passes(self) -> bool:
-        return self.worst_db >= PSNR_GOAL_DB
+        return self.worst_db >= self.goal_db
 
     def as_dict(self) -> dict:
         return {
@@ -142,12 +143,14 @@ class VariantQuality:
             "psnr_db_mean": round(float(np.mean(list(self.psnr_db.values()))), 2),
             "psnr_db": {name: round(value, 2) for name, value in self.psnr_db.items()},
             "side": self.side,
-            "goal_db": PSNR_GOAL_DB,
+            "goal_db": self.goal_db,
             "against": "fp32",
         }
 
 
-def measure_variant(fp32: Path, variant: Path, photos: list[Path], side: int = 640) -> VariantQuality:
+def measure_variant(
+    fp32: Path, variant: Path, photos: list[Path], side: int = 640, goal_db: float = PSNR_GOAL_DB
+) -> VariantQuality:
     """PSNR of the variant's stylised photos against the fp32 net's, both run by the runtime on the CPU; for a net
     of several styles, every style on every photo (``photo/style``)."""
     reference, candidate = TransformerModel(fp32), TransformerModel(variant)
@@ -162,7 +165,7 @@ def measure_variant(fp32: Path, variant: Path, photos: list[Path], side: int = 6
                 pair = tuple(net.with_style(one_hot) for net in pair)
             key = photo.stem if style is None else f"{photo.stem}/{style}"
             values[key] = psnr(pair[0].stylize(image), pair[1].stylize(image))
-    return VariantQuality(candidate.precision, values, side)
+    return VariantQuality(candidate.precision, values, side, goal_db)
 
 
 def make_variant(
@@ -172,16 +175,18 @@ def make_variant(
     photos: list[Path],
     side: int = 640,
     calibration_side: int = 384,
+    goal_db: float = PSNR_GOAL_DB,
 ) -> tuple[Path | None, VariantQuality]:
     """Build the variant, measure it on ``photos`` and write ``name.<precision>.onnx`` beside the fp32 file only
-    if it reaches the PSNR goal (a file already there is left as it was otherwise); returns (path or None, quality)."""
+    if it reaches ``goal_db`` (PSNR against fp32; a file already there is left as it was otherwise); returns
+    (path or None, quality)."""
     model = to_fp16(onnx.load(str(fp32))) if precision == "fp16" else to_int8(fp32, calibration, calibration_side)
     path = variant_path(fp32, precision)
     with tempfile.TemporaryDirectory(dir=fp32.parent, prefix=".impasto-") as tmp:
         candidate = Path(tmp) / path.name
         candidate.write_bytes(model.SerializeToString())
         onnx.checker.check_model(str(candidate))
-        quality = measure_variant(fp32, candidate, photos, side)
+        quality = measure_variant(fp32, candidate, photos, side, goal_db)
         if not quality.passes:
             return None, quality
         write_atomic(path, candidate.read_bytes())

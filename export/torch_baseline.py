@@ -25,7 +25,7 @@ import onnx
 import torch
 from onnx import numpy_helper
 
-from impasto.export.training.transformer import Architecture, TransformerNet
+from impasto.export.training.transformer import Architecture, ClampedNet, TransformerNet
 from impasto.runtime.bench.runner import time_steps
 from impasto.runtime.core.registry import onnx_metadata
 
@@ -48,15 +48,23 @@ def load_net(path: str) -> TransformerNet:
     return net.eval()
 
 
+def even_blend(net: TransformerNet | ClampedNet, device: str = "cpu") -> torch.Tensor | None:
+    """[1, N] style weights blending a net of N styles evenly (what the bench feeds onnxruntime); None for one."""
+    styles = getattr(net, "net", net).architecture.styles
+    return torch.full((1, styles), 1.0 / styles, device=device) if styles else None
+
+
 def max_difference(net: TransformerNet, path: str) -> float:
     """Largest |PyTorch − onnxruntime| on one random frame: proof that the baseline is the same net."""
     import numpy as np
     import onnxruntime as ort
 
     frame = np.random.default_rng(0).uniform(0, 255, (1, 3, 64, 80)).astype(np.float32)
+    weights = even_blend(net)
     with torch.inference_mode():
-        expected = net(torch.from_numpy(frame)).clamp(0, 255).numpy()
-    got = ort.InferenceSession(path, providers=["CPUExecutionProvider"]).run(None, {"image": frame})[0]
+        expected = ClampedNet(net, border_of(path))(torch.from_numpy(frame), weights).numpy()
+    feeds = {"image": frame} if weights is None else {"image": frame, "style_weights": weights.numpy()}
+    got = ort.InferenceSession(path, providers=["CPUExecutionProvider"]).run(None, feeds)[0]
     return float(np.abs(expected - got).max())
 
 
@@ -117,14 +125,21 @@ def _sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
-def net_step(net: TransformerNet, size: tuple[int, int], device: str, half: bool):
+def border_of(path: str) -> int:
+    """The reflection border the exported graph adds (0 for nets exported before it existed)."""
+    return int(onnx_metadata(path).get("impasto.border", "0"))
+
+
+def net_step(net: ClampedNet, size: tuple[int, int], device: str, half: bool):
     frame = torch.rand(1, 3, *size, device=device) * 255
+    weights = even_blend(net, device)
     if half:
         net, frame = net.half(), frame.half()
+        weights = None if weights is None else weights.half()
 
     def step() -> None:
         with torch.inference_mode():
-            net(frame).clamp(0, 255)
+            net(frame, weights)
         _sync(device)
 
     return step
@@ -154,8 +169,8 @@ def _steps(path: str, kind: str | None, device: str, half: bool) -> Steps:
     difference = max_difference(net, path)
     if difference > 0.5:
         raise RuntimeError(f"PyTorch and onnxruntime differ by {difference:.3g} levels: not the same net")
-    net = net.to(device)
-    return Steps(lambda size: net_step(net, size, device, half), difference)
+    clamped = ClampedNet(net, border_of(path)).to(device)  # what the ONNX file computes, border and clamp included
+    return Steps(lambda size: net_step(clamped, size, device, half), difference)
 
 
 def main() -> int:

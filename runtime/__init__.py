@@ -1,9 +1,9 @@
 """Impasto runtime: style transfer on onnxruntime and OpenCV, without PyTorch.
 
 from impasto.runtime import Stylizer, read_image, write_image
-stylizer = Stylizer("great-wave-light")                      # a shipped feed-forward net, or an .onnx path
+stylizer = Stylizer("great-wave")                      # a shipped feed-forward net, or an .onnx path
 write_image("out.jpg", stylizer.stylize(read_image("photo.jpg"), size=1024, preserve_color=True))
-fast = Stylizer("great-wave-light", SessionConfig(provider="cuda", cuda_graph=True), precision="fp16")
+fast = Stylizer("great-wave", SessionConfig(provider="cuda", cuda_graph=True), precision="fp16")
 
 from impasto.runtime import GatysLossModel, OptimizeSettings, optimize
 model = GatysLossModel("vgg16-avg")

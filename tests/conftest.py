@@ -60,6 +60,21 @@ def shipped_transformer_names() -> list[str]:
     return [m["name"] for m in shipped_transformers()]
 
 
+def style_feeds(path: Path, batch: int = 1) -> dict[str, np.ndarray]:
+    """The second input a net of several styles takes (its first style, one-hot), or nothing for a one-style net:
+    added to ``{"image": …}`` where a test runs a shipped net's session directly."""
+    from impasto.runtime.core.registry import onnx_metadata
+
+    styles = json.loads(onnx_metadata(path).get("impasto.styles", "[]"))
+    first = np.eye(1, len(styles), dtype=np.float32)
+    return {"style_weights": np.tile(first, (batch, 1))} if styles else {}
+
+
+def shipped_styles() -> list[str]:
+    """Every shipped style by the model name a user gives: each style of a net of several styles, or a net's name."""
+    return [style for m in shipped_transformers() for style in (m.get("styles") or [m["name"]])]
+
+
 @pytest.fixture(scope="session")
 def photos() -> dict[str, Path]:
     """The shipped sample photos, stem → path (models/images)."""

@@ -54,3 +54,25 @@ def test_too_small_or_flat_images_are_refused():
         grid_share(np.zeros((6, 40, 3)))
     with pytest.raises(ValueError):
         grid_share(np.full((32, 32, 3), 7.0))
+
+
+def test_border_contrast_measures_a_dark_or_light_frame_and_nothing_else():
+    from impasto.runtime.nets.artefacts import border_contrast
+
+    base = _smooth_texture(120, 160)
+    assert abs(border_contrast(base)) < 3
+    for stem in ("astronaut", "chelsea", "coffee"):
+        assert abs(border_contrast(read_image(photo(stem)))) < 4, stem
+    framed = base.copy()
+    framed[:3], framed[-3:], framed[:, :3], framed[:, -3:] = (
+        v - 20 for v in (framed[:3], framed[-3:], framed[:, :3], framed[:, -3:])
+    )
+    assert border_contrast(framed) == pytest.approx(border_contrast(base) - 20, abs=0.5)
+    lighter = base.copy()
+    lighter[:, :3] += 12  # one side only: a quarter of the frame or so
+    assert 1.5 < border_contrast(lighter) - border_contrast(base) < 5
+    deep = base.copy()
+    deep[40:80, 60:100] -= 50  # a dark patch inside the image, away from the border, is not a frame
+    assert border_contrast(deep) == pytest.approx(border_contrast(base), abs=1e-9)
+    with pytest.raises(ValueError):
+        border_contrast(base[:20])

@@ -11,17 +11,19 @@ import cv2
 import numpy as np
 import onnxruntime as ort
 import pytest
-from conftest import assert_one_line_failure, run_cli
+from conftest import assert_one_line_failure, run_cli, style_feeds
 
 from impasto.runtime.bench.runner import BenchSpec, plan, run_bench
 from impasto.runtime.bench.targets import BenchTarget, resolve_targets
 from impasto.runtime.core.graph_cache import optimized_cache_path
 from impasto.runtime.core.io_binding import BoundRunner
 from impasto.runtime.core.providers import provider_chain
+from impasto.runtime.core.registry import TRANSFORMER, onnx_metadata, resolve
 from impasto.runtime.core.session_config import SessionConfig
 from impasto.runtime.core.sessions import open_session
 
-NET = "great-wave-light"
+NET = "great-wave"  # a style of the shipped six-paintings net: benched as that net, labelled with the style
+STYLE = style_feeds(resolve(NET, TRANSFORMER, "fp32").path)  # its style_weights input, for direct session runs
 HAS_CUDA = "CUDAExecutionProvider" in ort.get_available_providers()
 
 
@@ -60,7 +62,9 @@ def test_bench_writes_table_json_and_plot(bench_run):
         assert row["peak_rss_mb"] > 50 and row["rss_growth_mb"] >= 0  # the process with onnxruntime loaded
     bigger = {r["precision"]: r["gmac_per_run"] for r in rows if r["size"] == "96x128"}
     smaller = {r["precision"]: r["gmac_per_run"] for r in rows if r["size"] == "48x64"}
-    assert bigger["fp32"] == pytest.approx(4 * smaller["fp32"], rel=0.05)  # 4× the pixels
+    border = int(onnx_metadata(resolve(NET, TRANSFORMER, "fp32").path).get("impasto.border", "0"))
+    padded = (96 + 2 * border) * (128 + 2 * border) / ((48 + 2 * border) * (64 + 2 * border))  # 4× without one
+    assert bigger["fp32"] == pytest.approx(padded * smaller["fp32"], rel=0.05)  # the pixels the net sees
     assert document["machine"]["cpu"]["cores"] >= 1 and document["machine"]["onnxruntime"] == ort.__version__
     plot = cv2.imread(str(folder / "bench.png"))
     assert plot is not None and plot.shape[0] > 300 and plot.shape[1] > 500
@@ -150,7 +154,7 @@ def test_bench_times_each_run_and_nothing_else(monkeypatch):
 
 
 def _own_median_ms(session, size: tuple[int, int]) -> float:
-    frame = {"image": np.random.default_rng(1).uniform(0, 255, (1, 3, *size)).astype(np.float32)}
+    frame = {"image": np.random.default_rng(1).uniform(0, 255, (1, 3, *size)).astype(np.float32), **STYLE}
     for _ in range(3):
         session.run(None, frame)
     own = []
@@ -199,7 +203,7 @@ def test_loss_graph_target_is_its_loss_graph():
 def test_optimised_graph_cache_is_written_once_and_reused(tmp_path):
     (target,) = resolve_targets(NET, ["fp32"])
     config = SessionConfig(cache_dir=tmp_path)
-    frame = {"image": np.random.default_rng(2).uniform(0, 255, (1, 3, 64, 80)).astype(np.float32)}
+    frame = {"image": np.random.default_rng(2).uniform(0, 255, (1, 3, 64, 80)).astype(np.float32), **STYLE}
     expected = open_session(target.path).run(None, frame)[0]
     first = open_session(target.path, config).run(None, frame)[0]
     cached = optimized_cache_path(target.path, config)
@@ -293,7 +297,7 @@ def test_threads_are_the_threads_onnxruntime_starts():
         before = _threads()
         sessions.append(open_session(target.path, SessionConfig(threads=threads)))
         assert _threads() - before == threads - 1, threads
-    frame = {"image": np.random.default_rng(0).uniform(0, 255, (1, 3, 32, 32)).astype(np.float32)}
+    frame = {"image": np.random.default_rng(0).uniform(0, 255, (1, 3, 32, 32)).astype(np.float32), **STYLE}
     for session in sessions:  # and they run
         assert session.run(None, frame)[0].shape == (1, 3, 32, 32)
 
@@ -316,9 +320,10 @@ def test_io_binding_gives_what_a_plain_run_gives():
     runner = BoundRunner(session, "cpu", output_like_input=True)
     for shape in ((1, 3, 64, 80), (1, 3, 64, 80), (1, 3, 48, 48)):
         frame = np.random.default_rng(sum(shape)).uniform(0, 255, shape).astype(np.float32)
-        np.testing.assert_allclose(runner.run({"image": frame})[0], session.run(None, {"image": frame})[0])
+        feeds = {"image": frame, **STYLE}
+        np.testing.assert_allclose(runner.run(feeds)[0], session.run(None, feeds)[0])
     generic = BoundRunner(session, "cpu")
-    np.testing.assert_allclose(generic.run({"image": frame})[0], session.run(None, {"image": frame})[0])
+    np.testing.assert_allclose(generic.run(feeds)[0], session.run(None, feeds)[0])
 
 
 def test_cli_session_options_and_precision_reach_stylize(tmp_path):
@@ -329,7 +334,7 @@ def test_cli_session_options_and_precision_reach_stylize(tmp_path):
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert max(cv2.imread(str(output)).shape[:2]) == 96
-    assert list((tmp_path / "cache").glob(f"{NET}.int8.*.onnx"))
+    assert list((tmp_path / "cache").glob(f"{resolve(NET, TRANSFORMER, 'int8').path.stem}.*.onnx"))
 
 
 def test_cuda_graph_needs_a_gpu_provider(tmp_path):
@@ -388,7 +393,7 @@ def test_fixed_shapes_fold_the_shape_arithmetic_that_cuda_graphs_cannot_capture(
     static = ort.InferenceSession(static_shape_model(target.path, {"image": (1, 3, 64, 80)}), options)
     remaining = {node.op_type for node in onnx.load(str(tmp_path / "static.onnx")).graph.node}
     assert "Shape" not in remaining, remaining  # what is left is arithmetic on the image (crop slices, convs)
-    frame = {"image": np.random.default_rng(7).uniform(0, 255, (1, 3, 64, 80)).astype(np.float32)}
+    frame = {"image": np.random.default_rng(7).uniform(0, 255, (1, 3, 64, 80)).astype(np.float32), **STYLE}
     np.testing.assert_allclose(static.run(None, frame)[0], open_session(target.path).run(None, frame)[0], atol=1e-3)
 
 
@@ -433,6 +438,6 @@ def test_io_binding_never_writes_into_the_callers_arrays():
     (target,) = resolve_targets(NET, ["fp32"])
     runner = BoundRunner(open_session(target.path), "cpu", output_like_input=True)
     first = np.full((1, 3, 32, 32), 10, np.float32)
-    runner.run({"image": first})
-    runner.run({"image": np.full((1, 3, 32, 32), 200, np.float32)})
+    runner.run({"image": first, **STYLE})
+    runner.run({"image": np.full((1, 3, 32, 32), 200, np.float32), **STYLE})
     assert (first == 10).all()

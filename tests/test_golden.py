@@ -1,4 +1,4 @@
-"""Golden outputs: every shipped net, in every precision the manifest lists, stylises the shipped photo of Chelsea
+"""Golden outputs: every shipped style, in every precision the manifest lists, stylises the shipped photo of Chelsea
 (long side 192 px) as it did when the golden was made.
 
 The goldens are 8-bit RGB PNGs in tests/golden/ (about 70 kB each) plus golden.json, which records, per variant,
@@ -43,7 +43,7 @@ import pytest
 if __name__ == "__main__":  # run as a script: make conftest importable
     sys.path.insert(0, str(Path(__file__).parent))
 
-from conftest import REPO, photo, shipped_transformers  # noqa: E402
+from conftest import REPO, photo, shipped_styles, shipped_transformers  # noqa: E402
 
 GOLDEN = Path(__file__).parent / "golden"
 RECORD = GOLDEN / "golden.json"
@@ -54,7 +54,12 @@ BOUNDS = {  # precision: (mean |Δ|, 99.9th percentile |Δ|, 8×8-block mean |Δ
     "fp16": (0.5, 4, 0.25, 45.0),
     "int8": (6.0, 40, 2.0, 30.0),
 }
-VARIANTS = [(m["name"], precision) for m in shipped_transformers() for precision in m["files"]]
+VARIANTS = [
+    (style, precision)
+    for m in shipped_transformers()
+    for style in m.get("styles") or [m["name"]]
+    for precision in m["files"]
+]  # fmt: skip  (every style of every shipped file, in every precision)
 
 
 def _sha256(path: Path) -> str:
@@ -116,8 +121,13 @@ def _record() -> dict:
     return json.loads(RECORD.read_text()) if RECORD.is_file() else {"nets": {}}
 
 
+def _entry(name: str) -> dict:
+    """The manifest record of the file holding a style (or of a one-style net by its name)."""
+    return next(m for m in shipped_transformers() if name in (m.get("styles") or [m["name"]]))
+
+
 def _model_file(name: str, precision: str) -> Path:
-    entry = next(m for m in shipped_transformers() if m["name"] == name)
+    entry = _entry(name)
     return REPO / "models" / entry["files"][precision]
 
 
@@ -198,13 +208,13 @@ def test_shipped_net_reproduces_its_golden(name, precision):
         np.testing.assert_allclose(means, entry["mean"], atol=0.1, err_msg=detail)
 
 
-@pytest.mark.parametrize("name", [m["name"] for m in shipped_transformers()])
+@pytest.mark.parametrize("name", shipped_styles())
 def test_variants_agree_with_the_fp32_golden(name):
     """Each lower precision against the fp32 golden: fp16 within a level, int8 at the precision goal (≥ 30 dB)."""
     if REGENERATE:
         pytest.skip("regenerating")
     golden = _read_png(_png_path(name, "fp32"))
-    entry = next(m for m in shipped_transformers() if m["name"] == name)
+    entry = _entry(name)
     for precision in entry["files"]:
         found = compare(_stylize(name, precision), golden)
         if precision == "fp16":
@@ -217,7 +227,7 @@ def test_the_bounds_catch_a_wrong_net():
     """The fp32 bounds fail for the wrong net and for a one-level colour shift."""
     if REGENERATE:
         pytest.skip("regenerating")
-    names = [m["name"] for m in shipped_transformers()]
+    names = shipped_styles()
     golden = _read_png(_png_path(names[0], "fp32"))
     other = compare(_stylize(names[1], "fp32"), golden)
     assert other["mean"] > 10 * BOUNDS["fp32"][0], other

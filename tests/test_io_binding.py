@@ -7,7 +7,7 @@ from __future__ import annotations
 import threading
 
 import numpy as np
-from conftest import REPO, random_image, shipped_transformers
+from conftest import REPO, random_image, shipped_transformers, style_feeds
 
 from impasto.runtime.core.io_binding import BoundRunner
 from impasto.runtime.core.sessions import open_session
@@ -29,12 +29,13 @@ def test_a_shared_runner_answers_one_callers_request_with_anothers_result():
     session = open_session(REPO / "models" / NET["files"]["fp32"])
     runner = BoundRunner(session, "cpu", output_like_input=True)
     frame_a, frame_b = _batch(random_image(*SHAPE, seed=1)), _batch(random_image(*SHAPE, seed=2))
-    expected_a = session.run(None, {"image": frame_a})[0]
-    expected_b = session.run(None, {"image": frame_b})[0]
+    style = style_feeds(REPO / "models" / NET["files"]["fp32"])
+    expected_a = session.run(None, {"image": frame_a, **style})[0]
+    expected_b = session.run(None, {"image": frame_b, **style})[0]
     assert np.abs(expected_a - expected_b).mean() > 5  # the two results are told apart easily
 
-    runner.load({"image": frame_a})  # thread A
-    runner.load({"image": frame_b})  # thread B, before A has run
+    runner.load({"image": frame_a, **style})  # thread A
+    runner.load({"image": frame_b, **style})  # thread B, before A has run
     runner.run_on_device()  # thread A
     got = runner.results()[0]  # thread A reads what it thinks is its result
     np.testing.assert_allclose(got, expected_b, atol=1e-3)

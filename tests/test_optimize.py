@@ -181,10 +181,10 @@ assert main(["models"]) == 0
 import impasto.runtime.nets.files, impasto.runtime.nets.video, impasto.runtime.nets.webcam
 import impasto.runtime.nets.temporal
 assert main(["stylize", "--size", "64", "-o", {str(tmp_path / "cat.jpg")!r}, "--quiet"]) == 0
-assert main(["bench", "great-wave-light", "--sizes", "32x48", "--runs", "2", "--warmup", "1", "--providers", "cpu",
+assert main(["bench", "great-wave", "--sizes", "32x48", "--runs", "2", "--warmup", "1", "--providers", "cpu",
              "-o", {str(tmp_path / "b.json")!r}, "--plot", {str(tmp_path / "b.png")!r}, "--quiet"]) == 0
 import impasto.runtime.serve.app, impasto.runtime.deploy.batch, impasto.runtime.deploy.triton
-assert main(["export", "triton", "-o", {str(tmp_path / "repo")!r}, "--models", "great-wave-light"]) == 0
+assert main(["export", "triton", "-o", {str(tmp_path / "repo")!r}, "--models", "six-paintings"]) == 0
 loaded = sorted(m for m in sys.modules if m == "torch" or m.startswith("torch."))
 assert not loaded, loaded
 print("OK")

@@ -22,7 +22,7 @@ pytest.importorskip("fastapi")
 from impasto.runtime.core.registry import shipped_models_dir  # noqa: E402
 
 PHOTO = shipped_models_dir() / "images" / "chelsea.png"
-NET = "great-wave-light"
+NET = "great-wave"  # a style of the shipped six-paintings net
 KEY = "test-key-123"
 
 
@@ -83,7 +83,7 @@ def test_every_endpoint_answers(server):
     health = httpx.get(f"{base}/healthz").json()
     assert health["status"] == "ok"
     models = httpx.get(f"{base}/v1/models").json()
-    assert NET in [m["name"] for m in models["models"]] and models["default"]
+    assert NET in [style for m in models["models"] for style in m.get("styles") or [m["name"]]] and models["default"]
     raw = httpx.post(f"{base}/v1/stylize", params={"model": NET, "size": 96}, content=PHOTO.read_bytes())
     assert raw.status_code == 200 and raw.headers["content-type"] == "image/png"
     assert max(cv2.imdecode(np.frombuffer(raw.content, np.uint8), cv2.IMREAD_COLOR).shape[:2]) == 96
@@ -253,11 +253,19 @@ def test_web_page_end_to_end_in_headless_chromium(server, tmp_path):
         browser = playwright.chromium.launch(executable_path=_chromium(), args=args, headless=True)
         page = browser.new_page()
         page.goto(f"{base}/")
-        page.wait_for_function("document.querySelector('#model').options.length >= 4")
+        page.wait_for_function("document.querySelector('#model').options.length >= 6")  # each style a choice
         page.select_option("#model", NET)
         page.set_input_files("#file", str(photo))
         page.wait_for_function("document.querySelector('#result').naturalWidth > 0", timeout=60_000)
         assert page.text_content("#caption").startswith(NET)
+        # the blend control: another style of the same net, 30 % of it, one request with model=a:0.70,b:0.30
+        blend_with = page.eval_on_selector_all("#blend option", "options => options.map((o) => o.value)")
+        assert blend_with[0] == "" and NET not in blend_with and len(blend_with) == 6, blend_with
+        page.select_option("#blend", "udnie")
+        page.eval_on_selector("#mix", "e => { e.value = '0.3'; e.dispatchEvent(new Event('change')); }")
+        page.wait_for_function(
+            "document.querySelector('#caption').textContent.startsWith('great-wave:0.70,udnie:0.30')", timeout=60_000
+        )
         page.screenshot(path=str(tmp_path / "page.png"), full_page=True)
         page.click("#live")
         page.wait_for_function("document.querySelector('#caption').textContent.includes('FPS')", timeout=60_000)

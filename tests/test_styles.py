@@ -94,8 +94,10 @@ def test_blends_are_refused_across_files_and_with_bad_weights(duo):
 
     with pytest.raises(ImpastoError, match="add up to 0"):
         Stylizer("duo-a:0,duo-b:0")
+    with pytest.raises(ImpastoError, match="different nets"):
+        Stylizer("duo-a:0.5,great-wave:0.5")  # a style of the shipped net: two files cannot blend in one pass
     with pytest.raises(ImpastoError, match="not a style"):
-        Stylizer("duo-a:0.5,great-wave-light:0.5")
+        Stylizer("duo-a:0.5,no-such-style:0.5")
     with pytest.raises(ImpastoError, match="not a weight"):
         Stylizer("duo-a:x")
     with pytest.raises(ImpastoError, match="styles"):
@@ -113,12 +115,14 @@ def test_the_cli_takes_a_blend(duo, tmp_path):
 
 
 def test_the_sheet_shows_the_photo_every_style_and_blends(duo, tmp_path):
-    from impasto.runtime.core.registry import TRANSFORMER, names
+    from impasto.runtime.core.registry import TRANSFORMER, all_entries, names
     from impasto.runtime.nets.sheet import LABEL_HEIGHT, contact_sheet, sheet_models
 
     shown = sheet_models()
-    assert [n for n in names(TRANSFORMER) if n != "duo"] + STYLES == shown[: len(shown) - 1]
-    assert shown[-1] == "duo-a:0.5,duo-b:0.5"  # a blend of neighbouring styles of the net of several styles
+    (six,) = [entry.styles for entry in all_entries(TRANSFORMER) if entry.name == "six-paintings"]
+    assert len(six) == 6 and names(TRANSFORMER) == ["six-paintings", "duo"]
+    # every style of every net, then three half-and-half blends of neighbouring styles (the shipped net's first)
+    assert shown == [*six, *STYLES] + [f"{a}:0.5,{b}:0.5" for a, b in zip(six[:3], six[1:4], strict=True)]
     image = read_image(photo("chelsea"))
     sheet = contact_sheet(image, ["duo-a", "duo-b:1"], size=96, columns=3)
     panel = Stylizer("duo").prepare(image, 96)
@@ -168,3 +172,102 @@ def test_the_webcam_m_key_goes_round_the_styles_of_one_net(duo, tmp_path):
     first, second = Stylizer("duo-a").stream()(frame), Stylizer("duo-b").stream()(frame)
     near = [int(np.abs(out - second).mean() < np.abs(out - first).mean()) for out in shown]
     assert near[0] == 0 and near[-1] == 1 and near == sorted(near), near  # duo-a, then duo-b after m
+    shown.clear()  # started on one style (as `impasto webcam` starts on the default style): m goes to the next
+    run_webcam(str(clip), WebcamSettings(models=["duo-b"], size=None, window=False, keys=keys))
+    near = [int(np.abs(out - first).mean() < np.abs(out - second).mean()) for out in shown]
+    assert near[0] == 0 and near[-1] == 1 and near == sorted(near), near  # duo-b, then duo-a after m
+
+
+def test_add_style_trains_only_its_rows_and_model_finds_it_by_name(duo, content_folder, tmp_path):
+    """``impasto train --add-style`` (Dumoulin et al. 2017): the base's shared weights and style rows come through
+    unchanged, so its styles stylise exactly as before; only the new row moved; the new style is found by name, and
+    blends with the base's styles in the new net."""
+    import shutil
+
+    import onnx
+    from conftest import painting, run_cli
+    from onnx import numpy_helper
+
+    new_style = tmp_path / "duo-c.jpg"  # a name no other model or style has
+    shutil.copy(painting("udnie"), new_style)
+    out = tmp_path / "out"
+    done = run_cli(
+        "train", "--add-style", new_style, "--base", "duo", "--content-dir", content_folder,
+        "--size", "32", "--style-size", "64", "--batch-size", "1", "--iterations", "3", "--learning-rate", "0.05",
+        "--work", tmp_path / "work", "-o", out, "--no-download", "--quiet",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    (entry,) = json.loads((out / "manifest.json").read_text())["models"]
+    assert entry["name"] == "duo-plus-duo-c" and entry["styles"] == [*STYLES, "duo-c"]
+    assert entry["metadata"]["style"] == "a.jpg, b.jpg, duo-c.jpg"  # one painting per style, base's first
+    assert json.loads(entry["metadata"]["base"])["name"] == "duo"
+    assert str(tmp_path) not in entry["metadata"]["training"]  # no path of this machine in the shipped metadata
+    grown = out / "duo-plus-duo-c.onnx"
+
+    def weights(path) -> dict[str, np.ndarray]:
+        model = onnx.load(str(path))
+        return {i.name: numpy_helper.to_array(i) for i in model.graph.initializer if i.name.startswith("net.")}
+
+    before, after = weights(duo["fp32"]), weights(grown)
+    assert set(before) == set(after)
+    rows = 0
+    for name, value in before.items():
+        if value.shape != after[name].shape:  # a normalisation's [N, C] scale or bias: one row more
+            rows += 1
+            np.testing.assert_array_equal(after[name][:2], value, err_msg=name)
+            assert not np.allclose(after[name][2], value.mean(0)), f"{name}: the new row did not learn"
+        else:
+            np.testing.assert_array_equal(after[name], value, err_msg=name)
+    assert rows == 2 * 11  # scale and bias of the 11 conditional normalisations of light2-8
+    image = read_image(photo("chelsea"))[:64, :80]
+    for index in (0, 1):
+        one_hot = [1.0 if i == index else 0.0 for i in range(2)]
+        base_result = _direct(duo["fp32"], image, one_hot)
+        np.testing.assert_allclose(_direct(grown, image, [*one_hot, 0.0]), base_result, atol=1e-3)
+
+    os.environ["IMPASTO_MODELS"] = os.pathsep.join([str(duo["folder"]), str(out)])
+    try:
+        resolved = resolve("duo-c", "transformer", "fp32")
+        assert resolved.path == grown and resolved.style_weights == (0.0, 0.0, 1.0)
+        mixed = resolve("duo-a:0.5,duo-c:0.5", "transformer", "fp32")  # the grown net holds both
+        assert mixed.path == grown and mixed.style_weights == (0.5, 0.0, 0.5)
+        result = tmp_path / "duo-c.png"
+        done = run_cli("stylize", photo("chelsea"), "--model", "duo-c", "--size", "64", "-o", result, "--quiet")
+        assert done.returncode == 0 and result.is_file(), done.stderr
+    finally:
+        os.environ["IMPASTO_MODELS"] = str(duo["folder"])
+
+
+def test_add_style_refuses_in_one_line(duo, content_folder, tmp_path):
+    import shutil
+
+    from conftest import assert_one_line_failure, painting, run_cli
+
+    from impasto.export.training.transformer import build
+    from impasto.export.training.transformer_export import export_transformer
+
+    out = tmp_path / "out"
+    common = ("--content-dir", content_folder, "-o", out, "--no-download", "--work", tmp_path / "w")
+    done = run_cli("train", "--add-style", painting("udnie"), *common)
+    assert_one_line_failure(done, out / "manifest.json", "--add-style needs --base")
+    done = run_cli("train", "--style", painting("udnie"), "--base", "duo", *common)
+    assert_one_line_failure(done, out / "manifest.json", "--base is for --add-style")
+    new_style = tmp_path / "duo-c.jpg"
+    shutil.copy(painting("udnie"), new_style)
+    done = run_cli("train", "--add-style", new_style, "--base", "duo", "--architecture", "full", *common)
+    assert_one_line_failure(done, out / "manifest.json", "--architecture full: duo is light2-8")
+    for taken, fragment in (("duo-a", "already has a style named duo-a"), ("duo", "already names a model")):
+        clash = tmp_path / f"{taken}.jpg"
+        shutil.copy(painting("udnie"), clash)
+        done = run_cli("train", "--add-style", clash, "--base", "duo", *common)
+        assert_one_line_failure(done, out / "manifest.json", fragment)
+    done = run_cli("train", "--add-style", new_style, "--base", "no-such-net", *common)
+    assert_one_line_failure(done, out / "manifest.json", "no-such-net")
+    single = tmp_path / "single.onnx"  # a one-style net has no rows to add to
+    export_transformer(build("light2-8"), single, {"name": "single", "style": "u.jpg"})
+    done = run_cli("train", "--add-style", new_style, "--base", single, *common)
+    assert_one_line_failure(done, out / "manifest.json", "holds one style")
+    broken = tmp_path / "broken.onnx"
+    broken.write_bytes(b"not a net")
+    done = run_cli("train", "--add-style", new_style, "--base", broken, *common)
+    assert done.returncode != 0 and "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1

@@ -61,6 +61,18 @@ def test_resume_refuses_a_checkpoint_trained_differently(content_folder, offline
     Trainer(settings, offline_weights).run(quiet=True)
     with pytest.raises(ImpastoError, match="style_weight"):
         Trainer(replace(settings, style_weight=99.0), offline_weights)
+    # a checkpoint written before a setting existed holds the value that setting has always meant: it resumes, and
+    # only that value does
+    from impasto.export.training.settings import ADDED_LATER
+
+    path = tmp_path / "tiny" / "checkpoint.pt"
+    state = torch.load(path, weights_only=False)
+    for key in ADDED_LATER:
+        del state["settings"][key]
+    torch.save(state, path)
+    assert Trainer(replace(settings, iterations=4), offline_weights).step == 3
+    with pytest.raises(ImpastoError, match="base_sha256"):
+        Trainer(replace(settings, base_sha256="0" * 64), offline_weights)
 
 
 @pytest.mark.parametrize("shape", [(1, 3, 64, 48), (2, 3, 53, 97)])

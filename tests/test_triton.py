@@ -60,12 +60,15 @@ def test_configurations_match_their_models(repository):
 
 
 def test_nets_take_batches_of_any_size_as_configured(repository):
-    for name in ("great-wave-light", "great-wave-light-fp16"):
+    for name in ("six-paintings", "six-paintings-fp16"):
         config = _config(repository / name)
         assert config.max_batch_size == 8
+        assert [entry.name for entry in config.input] == ["image", "style_weights"]
+        assert list(config.input[1].dims) == [6]  # six styles; a blend per batch item
         session = ort.InferenceSession(str(repository / name / "1" / "model.onnx"), providers=["CPUExecutionProvider"])
         for shape in ((2, 3, 48, 64), (3, 3, 40, 40)):
-            out = session.run(None, {"image": np.full(shape, 128, np.float32)})[0]
+            weights = np.eye(6, dtype=np.float32)[: shape[0]]
+            out = session.run(None, {"image": np.full(shape, 128, np.float32), "style_weights": weights})[0]
             assert out.shape == shape and out.dtype == np.float32
 
 

@@ -19,9 +19,10 @@ import torch
 from tqdm import tqdm
 
 from impasto.export.lossgraph.weights import VGGWeights
+from impasto.export.training.base_net import extend, freeze_all_but, read_base
 from impasto.export.training.content_crops import IMAGE_SUFFIXES, ContentCrops, list_images
 from impasto.export.training.perceptual import CONTENT_LAYERS, STYLE_LAYERS, PerceptualLoss
-from impasto.export.training.settings import HELD_OUT, RESUMABLE_CHANGES, TrainSettings  # noqa: F401
+from impasto.export.training.settings import ADDED_LATER, HELD_OUT, RESUMABLE_CHANGES, TrainSettings  # noqa: F401
 from impasto.export.training.transformer import build
 from impasto.export.training.transformer_export import export_transformer
 from impasto.runtime.core.errors import ImpastoError
@@ -69,9 +70,17 @@ class Trainer:
         device = settings.device
         torch.manual_seed(settings.seed)
         paintings = settings.paintings()
-        self.styles = len(settings.styles)  # 0: a one-style net
-        self.net = build(settings.architecture, styles=self.styles).to(device).train()
-        self.optimizer = torch.optim.Adam(self.net.parameters(), lr=settings.learning_rate)
+        self.base = read_base(Path(settings.base)) if settings.base else None
+        if self.base:  # new styles on a trained net: only their normalisation rows learn
+            self.net = extend(self.base, len(paintings)).to(device).train()
+            self.rows = list(range(len(self.base.styles), self.net.architecture.styles))
+            parameters = freeze_all_but(self.net, self.rows)
+        else:
+            self.net = build(settings.architecture, styles=len(settings.styles)).to(device).train()
+            self.rows = list(range(len(settings.styles)))  # empty: a one-style net
+            parameters = list(self.net.parameters())
+        self.styles = self.net.architecture.styles  # 0: a one-style net
+        self.optimizer = torch.optim.Adam(parameters, lr=settings.learning_rate)
         styles = [_to_tensor(resize_long_side(read_image(p), settings.style_size), device) for p in paintings]
         self.loss = PerceptualLoss(vgg_weights, styles).to(device)
         photos = list_images(Path(settings.content_dir), settings.exclude)
@@ -96,7 +105,7 @@ class Trainer:
             return
         state = torch.load(path, map_location=self.settings.device, weights_only=False)
         saved = state["settings"]
-        changed = sorted(k for k, v in self.settings.identity().items() if saved.get(k) != v)
+        changed = sorted(k for k, v in self.settings.identity().items() if saved.get(k, ADDED_LATER.get(k)) != v)
         if changed:
             raise ImpastoError(
                 f"{path} was trained with different settings ({', '.join(changed)}); "
@@ -130,15 +139,16 @@ class Trainer:
         s = self.settings
         batch = torch.from_numpy(self.crops.batch(s.batch_size)).to(s.device)
         self.optimizer.zero_grad(set_to_none=True)
-        index = self.step % max(1, self.styles)  # the styles in turn, so a resumed run continues the same order
-        content, style, tv = self.loss(self.net(batch, self.style_weights(index, len(batch))), batch, index)
+        index = self.step % max(1, len(self.rows))  # the styles in turn, so a resumed run continues the same order
+        row = self.rows[index] if self.rows else 0
+        content, style, tv = self.loss(self.net(batch, self.style_weights(row, len(batch))), batch, index)
         total = s.content_weight * content + s.style_weight * style + s.tv_weight * tv
         total.backward()
         self.optimizer.step()
         self.step += 1
         record = {"step": self.step, "total": total.item(), "content": content.item(), "style": style.item()}
         if self.styles:
-            record["style_index"] = index
+            record["style_index"] = row
         record["tv"] = tv.item()
         self.history.append(record)
         return record
@@ -175,19 +185,20 @@ class Trainer:
 
     def export(self) -> list[Path]:
         s = self.settings
+        base_paintings = (self.base.paintings, self.base.painting_sha256) if self.base else ([], [])
         window = self.history[-50:]
         final = {key: float(np.mean([r[key] for r in window])) for key in ("total", "content", "style", "tv")}
         metadata = {
             "name": s.name,
-            "style": ", ".join(Path(p).name for p in s.paintings()),
-            "style_sha256": ", ".join(sha256_file(Path(p)) for p in s.paintings()),
+            "style": ", ".join([*base_paintings[0], *(Path(p).name for p in s.paintings())]),
+            "style_sha256": ", ".join([*base_paintings[1], *(sha256_file(Path(p)) for p in s.paintings())]),
             "trained_on": json.dumps([p.name for p in self.photos]),
             "training": json.dumps(
                 {
                     **{
                         k: v
                         for k, v in asdict(s).items()
-                        if k not in ("work_dir", "out_dir", "style", "styles", "content_dir")
+                        if k not in ("work_dir", "out_dir", "style", "styles", "content_dir", "base")
                     },
                     "steps": self.step,
                     "content_layers": list(CONTENT_LAYERS),
@@ -198,7 +209,10 @@ class Trainer:
             ),
         }
         if self.styles:  # the style names, in the order of the style_weights input
-            metadata["styles"] = json.dumps([Path(p).stem for p in s.paintings()])
+            base_styles = self.base.styles if self.base else []
+            metadata["styles"] = json.dumps(base_styles + [Path(p).stem for p in s.paintings()])
+        if self.base:  # which net the added styles' rows were trained on (its other weights are in this file)
+            metadata["base"] = json.dumps({"name": self.base.name, "sha256": sha256_file(self.base.path)})
         path = Path(s.out_dir) / f"{s.name}.onnx"
         _preview(self.net, self.preview_image, self.work / "previews" / "final.jpg", s.device)
         return export_transformer(self.net, path, metadata, s.opset)

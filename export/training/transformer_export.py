@@ -15,7 +15,7 @@ from torch.export import Dim
 
 from impasto.export.opsets import check_opset
 from impasto.export.precision import set_metadata, to_fp16, variant_path
-from impasto.export.training.transformer import ClampedNet, TransformerNet
+from impasto.export.training.transformer import BORDER, ClampedNet, TransformerNet
 from impasto.runtime.media.encode import write_atomic
 
 MIN_SIDE = 16
@@ -38,7 +38,7 @@ def export_transformer(net: TransformerNet, path: Path, metadata: dict[str, str]
         names.append("style_weights")
         shapes.append({0: batch})
     program = torch.onnx.export(
-        ClampedNet(net).eval(),
+        ClampedNet(net, BORDER).eval(),
         example,
         dynamo=True,
         opset_version=opset,
@@ -53,6 +53,7 @@ def export_transformer(net: TransformerNet, path: Path, metadata: dict[str, str]
         "kind": "transformer",
         "architecture": json.dumps(net.architecture.as_dict()),
         "min_side": str(MIN_SIDE),
+        "border": str(BORDER),  # px of reflection the graph adds around the image (and crops) against dark frames
         "input": INPUT_DOC + (f"; {STYLES_DOC}" if styles else ""),
         "output": OUTPUT_DOC,
         "exporter": f"torch {torch.__version__}, opset {opset}",

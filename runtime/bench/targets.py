@@ -1,9 +1,10 @@
 """What ``impasto bench`` times: model files with their precision, kind and a way to make inputs of a given size.
 
 A name from the manifest gives one target per precision variant it ships (a loss graph gives its loss+gradient
-graph); a path gives that file. Inputs: a transformer net or features graph takes one image; a loss graph takes an
-image plus the targets its features graph computes (made once, untimed); any other ONNX file gets random tensors,
-with the last two axes of a 4-D input set to the image size and any other free axis to 1.
+graph; a style of a net of several styles, its net's variants); a path gives that file. Inputs: a transformer net
+or features graph takes one image (and random style weights); a loss graph takes an image plus the targets its
+features graph computes (made once, untimed); any other ONNX file gets random tensors, with the last two axes of a
+4-D input set to the image size and any other free axis to 1.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import onnx
 import onnxruntime as ort
 
 from impasto.runtime.core.errors import ImpastoError
-from impasto.runtime.core.registry import LOSS, OTHER, onnx_metadata, resolve
+from impasto.runtime.core.registry import LOSS, OTHER, TRANSFORMER, onnx_metadata, resolve
 from impasto.runtime.core.session_config import SessionConfig
 
 DTYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16, "tensor(int64)": np.int64}
@@ -40,10 +41,10 @@ def resolve_targets(model: str, precisions: list[str] | None = None) -> list[Ben
             wanted = "/".join(precisions)
             raise ImpastoError(f"{model} is a single {target.precision} file; --precision {wanted} cannot be honoured")
         return [target]
-    if resolved.entry.name != model:  # a path listed in a manifest: that file, or the variants asked for
-        files = [resolved.path] if not precisions else [resolve(model, None, p).path for p in precisions]
+    if resolved.entry.name != model and resolved.style_weights is None:  # a path listed in a manifest: that file
+        files = [resolved.path] if not precisions else [resolve(model, None, p).path for p in precisions]  # or those
         return [_file_target(path) for path in dict.fromkeys(files)]
-    entry = resolved.entry
+    entry = resolved.entry  # a style of a net of several styles is timed as its net (the style is an input)
     if entry.kind == LOSS:
         return [BenchTarget(model, entry.file("loss"), "fp32", LOSS)] if not precisions or "fp32" in precisions else []
     chosen = [p for p in entry.precisions if not precisions or p in precisions]
@@ -89,6 +90,8 @@ def make_feeds(target: BenchTarget, session: ort.InferenceSession, size: tuple[i
         if dtype is None:
             raise ImpastoError(f"{target.path}: input {value.name} has type {value.type}, which the bench cannot fill")
         feeds[value.name] = _random_tensor(value.shape, dtype, size, rng)
+        if value.name == "style_weights" and target.kind == TRANSFORMER:  # an even blend, as a user's would sum to 1
+            feeds[value.name] = np.full_like(feeds[value.name], 1.0 / feeds[value.name].shape[-1])
     return feeds
 
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from impasto.runtime.cli.args import Parser, add_output, default, non_negative_int, positive_int
+from impasto.runtime.cli.args import Parser, add_output, default, non_negative_int, positive, positive_int
 from impasto.runtime.cli.export_side import run_export_side
 from impasto.runtime.cli.train import add_vgg_options
 from impasto.runtime.core.errors import ImpastoError
+from impasto.runtime.core.registry import PSNR_GOAL_DB
 from impasto.runtime.deploy.triton import TritonOptions
 
 POOLINGS = ("avg", "max")
@@ -38,7 +39,8 @@ def add_export(commands) -> None:
         help="fp16 and int8 variants of a transformer net, kept only if within the PSNR goal of fp32",
         description="Write <name>.fp16.onnx (onnxruntime's float16 converter) and/or <name>.int8.onnx (static "
         "quantisation calibrated on the content photos) beside the net, measure each against fp32 on held-out "
-        "photos, and record files and PSNR in the manifest of the net's folder. A variant below 30 dB is not written.",
+        "photos, and record files and PSNR in the manifest of the net's folder. A variant below --min-psnr is not "
+        "written.",
     )
     precision.add_argument("model", help="transformer net name or .onnx file")
     precision.add_argument("--precision", nargs="+", choices=("fp16", "int8"), default=["fp16", "int8"])
@@ -48,6 +50,10 @@ def add_export(commands) -> None:
         help="photos measured on and never calibrated on (default: the ones no net was trained on)",
     )  # fmt: skip
     precision.add_argument("--side", type=positive_int, default=640, help="long side measured at (default 640)")
+    precision.add_argument(
+        "--min-psnr", type=positive, default=PSNR_GOAL_DB, metavar="DB",
+        help="worst PSNR against fp32 (every held-out photo and style) a variant must keep (default %(default)g)",
+    )  # fmt: skip
     precision.set_defaults(run=lambda args: run_export_side("precision_command", "impasto export precision", args))
 
     triton = kinds.add_parser(

@@ -22,7 +22,7 @@ def run_models(args: argparse.Namespace) -> int:
     for entry in all_entries():
         row = {
             "name": entry.name, "kind": entry.kind, "summary": entry.summary, "folder": str(entry.folder),
-            "files": entry.files, "precisions": entry.precisions,
+            "files": entry.files, "precisions": entry.precisions, "styles": entry.styles,
         }  # fmt: skip
         if args.verify:
             row["checksum_mismatches"] = entry.verify()
@@ -38,6 +38,8 @@ def run_models(args: argparse.Namespace) -> int:
                 mismatched = row["checksum_mismatches"]
                 status = "  checksums OK" if not mismatched else f"  CHECKSUM MISMATCH: {', '.join(mismatched)}"
             print(f"{row['name']:<24} {row['kind']:<12} {row['summary']}{shipped}{status}")
+            if row["styles"]:  # each style is a model name of its own
+                print(f"{'':<24} {'styles':<12} {', '.join(row['styles'])} (--model NAME, or blend: a:0.7,b:0.3)")
     if bad:
         raise ImpastoError(f"{bad} model file(s) do not match the manifest's checksums")
     return 0

@@ -1,4 +1,5 @@
-"""``impasto train``: a transformer net for one style (the work is done in ``impasto.export``, with torch)."""
+"""``impasto train``: a transformer net for one or several styles, or new styles on a trained net's frozen weights
+(the work is done in ``impasto.export``, with torch)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,14 @@ from impasto.export.opsets import DEFAULT_OPSET, SUPPORTED_OPSETS
 from impasto.export.training.settings import ARCHITECTURE_NAMES, TrainSettings
 from impasto.runtime.cli.args import add_output, default, non_negative, positive, positive_int
 from impasto.runtime.cli.export_side import run_export_side
+
+
+class _Given(argparse.Action):
+    """Stores the value and notes that it was given (``<dest>_given``): a default may not contradict a base net."""
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        setattr(namespace, self.dest, values)
+        setattr(namespace, f"{self.dest}_given", True)
 
 
 def add_vgg_options(parser: argparse.ArgumentParser) -> None:
@@ -25,16 +34,26 @@ def add_vgg_options(parser: argparse.ArgumentParser) -> None:
 def add_train(commands) -> None:
     parser = commands.add_parser(
         "train",
-        help="train a transformer net for one style (needs the export extra: torch)",
+        help="train a transformer net for one or several styles, or add styles to one (needs the export extra)",
         description="Train a feed-forward net (Johnson et al. 2016) on random crops of the photos in a folder, "
         "with checkpoints (the same command resumes), previews, and ONNX export (fp32 and fp16) at the end.",
     )
-    parser.add_argument(
-        "--style", required=True, action="append",
+    styles = parser.add_mutually_exclusive_group(required=True)
+    styles.add_argument(
+        "--style", action="append",
         help="style image; repeat for a net of several styles (conditional instance normalisation, one file)",
     )  # fmt: skip
+    styles.add_argument(
+        "--add-style", action="append", metavar="STYLE",
+        help="style image to add to --base (repeatable): only its normalisation rows are trained, on the base's "
+        "frozen weights, so it takes a fraction of a whole net's steps",
+    )  # fmt: skip
+    parser.add_argument("--base", help="the net of several styles (name or .onnx) that --add-style extends")
     parser.add_argument("--content-dir", required=True, help="folder of content photos to train on")
-    parser.add_argument("--name", help="model name (default: <style>-<architecture>, or <N>-styles-<architecture>)")
+    parser.add_argument(
+        "--name",
+        help="model name (default: <style>-<architecture>, <N>-styles-<architecture>, or <base>-plus-<style>)",
+    )
     held_out = " ".join(default(TrainSettings, "exclude"))
     parser.add_argument(
         "--exclude", nargs="*", metavar="STEM", help=f"photos (file stems) not to train on (default: {held_out})"
@@ -45,7 +64,10 @@ def add_train(commands) -> None:
         value = default(TrainSettings, field)
         parser.add_argument(flag, type=kind, default=value, help=f"{help_text} (default {value:g})".strip())
 
-    parser.add_argument("--architecture", choices=ARCHITECTURE_NAMES, default=default(TrainSettings, "architecture"))
+    parser.add_argument(
+        "--architecture", choices=ARCHITECTURE_NAMES, default=default(TrainSettings, "architecture"),
+        action=_Given, help="(default %(default)s; with --add-style, the base's)",
+    )  # fmt: skip
     setting("--size", positive_int, "training crop side in pixels (square crops)")
     setting("--style-size", positive_int, "style image long side")
     setting("--batch-size", positive_int)

@@ -24,6 +24,7 @@ from impasto.runtime.core.errors import ImpastoError
 MANIFEST = "manifest.json"
 MODELS_PATH_VARIABLE = "IMPASTO_MODELS"
 PRECISIONS = ("fp32", "fp16", "int8")
+PSNR_GOAL_DB = 30.0  # a precision variant ships only this close to its fp32 net (PSNR of the stylised photos)
 TRANSFORMER, LOSS, FEATURES, OTHER = "transformer", "gatys-loss", "gatys-features", "onnx"
 KIND_NAMES = {TRANSFORMER: "a transformer net", LOSS: "a Gatys loss graph", FEATURES: "a Gatys features graph"}
 
@@ -205,17 +206,19 @@ def find_styles(text: str) -> tuple[ModelEntry, tuple[float, ...]] | None:
     its ``style_weights`` input (normalised to sum 1), or None when ``text`` names no such style. ImpastoError when
     the styles are in different nets."""
     blend = parse_style_blend(text)
-    holders = {}
-    for name, _ in blend:
-        holder = next((e for e in all_entries(TRANSFORMER) if name in e.styles), None)
-        if holder is None:
-            if len(blend) == 1:
-                return None
-            raise ImpastoError(f"{name!r} is not a style of a net of several styles (see `impasto models`)")
-        holders[holder.name] = holder
-    if len(holders) > 1:
+    nets = all_entries(TRANSFORMER)
+    # the first net (search order) holding them all: a net grown by --add-style holds its base's styles too
+    entry = next((e for e in nets if all(name in e.styles for name, _ in blend)), None)
+    if entry is None:
+        holders = {}
+        for name, _ in blend:
+            holder = next((e for e in nets if name in e.styles), None)
+            if holder is None:
+                if len(blend) == 1:
+                    return None
+                raise ImpastoError(f"{name!r} is not a style of a net of several styles (see `impasto models`)")
+            holders[holder.name] = holder
         raise ImpastoError(f"{text!r}: these styles are in different nets ({', '.join(holders)}); blend within one")
-    (entry,) = holders.values()
     total = sum(weight for _, weight in blend)
     weights = [0.0] * len(entry.styles)
     for name, weight in blend:
@@ -224,11 +227,15 @@ def find_styles(text: str) -> tuple[ModelEntry, tuple[float, ...]] | None:
 
 
 def default_name(kind: str = TRANSFORMER) -> str:
-    """The first shipped model of ``kind`` (the manifest's order): what commands use without ``--model``."""
-    shipped = [entry.name for entry in entries() if entry.kind == kind]
+    """What commands use without ``--model``: for transformer nets the shipped manifest's ``"default"`` (a net or
+    one of its styles) where it names one, else the first shipped model of ``kind`` (the manifest's order)."""
+    shipped = [entry for entry in entries() if entry.kind == kind]
     if not shipped:
         raise ImpastoError(f"no {KIND_NAMES.get(kind, kind)} is shipped in {shipped_models_dir()}; name one")
-    return shipped[0]
+    chosen = read_manifest().get("default") if kind == TRANSFORMER else None
+    if chosen in [entry.name for entry in shipped] + [style for entry in shipped for style in entry.styles]:
+        return chosen
+    return shipped[0].name
 
 
 def entry_beside(path: Path) -> ModelEntry | None:

@@ -156,9 +156,14 @@ def run_webcam(source: str | int, settings: WebcamSettings) -> WebcamStats:
             refuse_overwriting_inputs([Path(source)], [Path(settings.record)])
     controls = _Controls(settings)
     first = controls.model(settings.models[0])  # a bad model fails here, before the camera is opened
-    if len(settings.models) == 1 and first.net.styles and first.name == first.net.metadata.get("impasto.name"):
-        # one net of several styles: the m key goes round its styles, all in the one open session
-        controls.models = list(first.net.styles)
+    if len(settings.models) == 1 and first.net.styles:
+        # one net of several styles, or one of its styles: the m key goes round its styles from the one given (a
+        # blend comes first, then the styles), all in the one open session
+        styles = list(first.net.styles)
+        start = styles.index(first.name) if first.name in styles else 0
+        rotated = styles[start:] + styles[:start]
+        named = first.name in styles or first.name == first.net.metadata.get("impasto.name")
+        controls.models = rotated if named else [first.name, *rotated]
     video = VideoSource(source if isinstance(source, int) else str(Path(source)))
     if settings.window:
         _open_window()
