@@ -23,13 +23,11 @@ from dataclasses import dataclass
 
 import onnx
 import torch
-from onnx import numpy_helper
 
+from impasto.export.training.base_net import net_weights
 from impasto.export.training.transformer import Architecture, ClampedNet, TransformerNet
 from impasto.runtime.bench.runner import time_steps
 from impasto.runtime.core.registry import onnx_metadata
-
-WEIGHT_PREFIX = "net."  # ClampedNet wraps the TransformerNet as .net
 
 
 def load_net(path: str) -> TransformerNet:
@@ -37,12 +35,7 @@ def load_net(path: str) -> TransformerNet:
     meta = onnx_metadata(path)
     spec = json.loads(meta["impasto.architecture"])
     net = TransformerNet(Architecture(**{**spec, "channels": tuple(spec["channels"])}))
-    state = {
-        init.name.removeprefix(WEIGHT_PREFIX): torch.from_numpy(numpy_helper.to_array(init).copy())
-        for init in model.graph.initializer
-        if init.name.startswith(WEIGHT_PREFIX)
-    }
-    unexpected = net.load_state_dict(state, strict=False).unexpected_keys
+    unexpected = net.load_state_dict(net_weights(model), strict=False).unexpected_keys
     if unexpected:
         raise KeyError(f"weights the architecture does not have: {', '.join(unexpected[:3])}")
     return net.eval()

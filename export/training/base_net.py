@@ -19,7 +19,16 @@ from onnx import numpy_helper
 from impasto.export.training.transformer import ConditionalInstanceNorm, TransformerNet, build
 from impasto.runtime.core.errors import ImpastoError
 
-PREFIX = "net."
+PREFIX = "net."  # ClampedNet, what is exported, holds the TransformerNet as .net
+
+
+def net_weights(model: onnx.ModelProto) -> dict[str, torch.Tensor]:
+    """An exported net's parameters by state-dict key (its initializers named ``net.<key>``), as float32 tensors."""
+    return {
+        init.name.removeprefix(PREFIX): torch.from_numpy(numpy_helper.to_array(init).copy()).float()
+        for init in model.graph.initializer
+        if init.name.startswith(PREFIX)
+    }
 
 
 @dataclass(frozen=True)
@@ -55,11 +64,11 @@ def read_base(path: Path) -> BaseNet:
         expected = build(architecture, styles=len(styles)).state_dict()
     except ValueError as error:
         raise ImpastoError(f"{path}: {error}") from None
-    found = {i.name.removeprefix(PREFIX): i for i in model.graph.initializer if i.name.startswith(PREFIX)}
+    found = net_weights(model)
     missing = [key for key in expected if key not in found]
     if missing:
         raise ImpastoError(f"{path}: its weights cannot be read back ({len(missing)} missing, e.g. {missing[0]})")
-    state = {key: torch.from_numpy(numpy_helper.to_array(found[key]).copy()).float() for key in expected}
+    state = {key: found[key] for key in expected}
     for key, value in state.items():
         if value.shape != expected[key].shape:
             raise ImpastoError(f"{path}: {key} has shape {tuple(value.shape)}, not {tuple(expected[key].shape)}")
