@@ -13,9 +13,11 @@ import onnx
 from impasto.export.lossgraph.onnx_export import LossGraphSpec, export_loss_graphs
 from impasto.export.lossgraph.weights import WeightsUnavailable, resolve_vgg16_weights
 from impasto.runtime.core.errors import ImpastoError
+from impasto.runtime.core.files import make_folder
 from impasto.runtime.core.registry import MANIFEST, onnx_metadata, read_manifest, sha256_file
 from impasto.runtime.media.decode import read_image
 from impasto.runtime.media.encode import write_atomic
+from impasto.runtime.media.paths import STDIO, check_writable_folder
 
 if TYPE_CHECKING:
     from impasto.export.training.base_net import BaseNet
@@ -55,6 +57,9 @@ def update_manifest(folder: Path, entries: list[dict]) -> None:
 
 
 def export_loss_graph_command(args: argparse.Namespace) -> int:
+    if str(args.output) == STDIO:
+        raise ImpastoError("-o -: loss graphs are files in a folder, not stdout; name a folder")
+    check_writable_folder(make_folder(Path(args.output)))  # before the weights are looked for and the graphs traced
     try:
         weights = resolve_vgg16_weights(args.vgg_weights, args.vgg_preprocess, allow_download=not args.no_download)
     except WeightsUnavailable as error:
@@ -134,6 +139,7 @@ def train_command(args: argparse.Namespace) -> int:
     import torch
 
     from impasto.export.training.content_crops import list_images
+    from impasto.export.training.outputs import prepare_outputs, remove_created
     from impasto.export.training.trainer import HELD_OUT, Trainer, TrainSettings
 
     paintings = [Path(p) for p in (args.add_style or args.style)]
@@ -175,11 +181,17 @@ def train_command(args: argparse.Namespace) -> int:
     for painting in paintings:
         read_image(painting)  # the user's files are checked before the weights are looked for
     list_images(Path(settings.content_dir), settings.exclude)
+    created = prepare_outputs(settings)  # every folder and file the run writes, before VGG16 or a photo is loaded
     try:
-        weights = resolve_vgg16_weights(args.vgg_weights, args.vgg_preprocess, allow_download=not args.no_download)
-    except WeightsUnavailable as error:
-        raise ImpastoError(str(error)) from error
-    result = Trainer(settings, weights).run(quiet=args.quiet)
+        try:
+            weights = resolve_vgg16_weights(args.vgg_weights, args.vgg_preprocess, allow_download=not args.no_download)
+        except WeightsUnavailable as error:
+            raise ImpastoError(str(error)) from error
+        trainer = Trainer(settings, weights)
+    except BaseException:  # refused before the first step: leave no empty folders behind
+        remove_created(created)
+        raise
+    result = trainer.run(quiet=args.quiet)
     fp32, fp16 = result.onnx_files
     update_manifest(Path(args.output), [transformer_manifest_entry(fp32, {"fp16": fp16})])
     last = result.history[-1]

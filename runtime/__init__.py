@@ -14,14 +14,14 @@ Layout (imports flow one way, top to bottom): ``cli`` → ``serve``, ``bench``, 
 ``media`` → ``core``.
 """
 
-import impasto.runtime.media  # noqa: F401 — first: sets OpenCV's pixel limit before cv2 is imported
+import impasto.runtime.media  # noqa: F401 — first: Pillow's guard and the HEIC opener, before any image is read
 from impasto import __version__
 from impasto.runtime.core.errors import ImpastoError
 from impasto.runtime.core.session_config import SessionConfig
 from impasto.runtime.gatys.loss_model import GatysLossModel, LossWeights
-from impasto.runtime.gatys.optimize import OptimizeResult, optimize
+from impasto.runtime.gatys.optimize import OptimizeInterrupted, OptimizeResult, optimize
 from impasto.runtime.gatys.settings import OptimizeSettings
-from impasto.runtime.media.decode import read_image
+from impasto.runtime.media.decode import ImageTooLarge, decode_image, read_image
 from impasto.runtime.media.encode import write_image
 from impasto.runtime.nets.stylizer import FrameStream, StylizeOptions, Stylizer
 from impasto.runtime.nets.temporal import TemporalBlender
@@ -31,8 +31,10 @@ from impasto.runtime.nets.transformer import TransformerModel
 __all__ = [
     "FrameStream",
     "GatysLossModel",
+    "ImageTooLarge",
     "ImpastoError",
     "LossWeights",
+    "OptimizeInterrupted",
     "OptimizeResult",
     "OptimizeSettings",
     "SessionConfig",
@@ -41,6 +43,7 @@ __all__ = [
     "TemporalBlender",
     "TransformerModel",
     "__version__",
+    "decode_image",
     "optimize",
     "read_image",
     "stylize_large",

@@ -44,7 +44,7 @@ def test_models_that_are_not_transformer_nets(case, bad_models, tmp_path):
     assert_one_line_failure(done, tmp_path / "none.avi", fragment)
 
 
-def test_video_that_opencv_cannot_open(tmp_path):
+def test_video_that_ffmpeg_cannot_read(tmp_path):
     fake = tmp_path / "fake.mp4"
     fake.write_text("this is not a video\n" * 100)
     output = tmp_path / "out.mp4"
@@ -63,7 +63,7 @@ def test_camera_that_does_not_exist(tmp_path):
 
 @pytest.mark.parametrize(
     "name, fragment",
-    [("missing-folder/out.mp4", "does not exist"), ("out.gif", "unsupported video type"), ("sub.mp4", "is a folder")],
+    [("missing-folder/out.mp4", "does not exist"), ("out.webm", "unsupported video type"), ("sub.mp4", "is a folder")],
 )
 def test_unwritable_video_outputs(name, fragment, tmp_path):
     (tmp_path / "sub.mp4").mkdir()

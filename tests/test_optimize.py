@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import re
+import signal
 import subprocess
 import sys
+import threading
+import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,6 +19,7 @@ from conftest import painting, photo, run_cli
 from impasto.runtime import GatysLossModel, OptimizeSettings, optimize, read_image
 from impasto.runtime.gatys.loss_model import blend_targets, to_nchw
 from impasto.runtime.gatys.optimize import plan_iterations, plan_sizes, run_adam, run_lbfgs
+from impasto.runtime.media.decode import decode_image
 from impasto.runtime.media.resize import resize_long_side
 
 
@@ -242,3 +249,125 @@ def test_1024_px_coarse_to_fine_reaches_a_low_style_loss():
     assert _style_loss(model, result.image, resize_long_side(style, 1024)) <= 0.1 * _style_loss(
         model, start, resize_long_side(style, 1024)
     )
+
+
+# Ctrl-C and unwritable outputs. Popen directly (not a shell's `&`, whose children ignore SIGINT).
+
+
+class _Progress:
+    """A running ``impasto`` command whose stderr is read as it comes (tqdm's bar ends its updates with \\r, not a
+    line break), so a test can wait for a number of iterations and then send SIGINT."""
+
+    def __init__(self, *args: str) -> None:
+        command = [sys.executable, "-m", "impasto.runtime.cli", *map(str, args)]
+        self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self.stderr = bytearray()
+        self.stdout = b""
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self) -> None:
+        while chunk := os.read(self.process.stderr.fileno(), 65536):
+            self.stderr.extend(chunk)
+
+    def iterations(self) -> int:
+        """The bar's latest count of iterations done (0 before it shows one)."""
+        counts = re.findall(rb"\| *(\d+)/\d+ \[", bytes(self.stderr))
+        return int(counts[-1]) if counts else 0
+
+    def interrupt_after(self, iterations: int, timeout: float = 120) -> int:
+        """SIGINT once the bar shows ``iterations`` done; returns the exit status."""
+        deadline = time.monotonic() + timeout
+        while self.iterations() < iterations:
+            assert self.process.poll() is None, f"ended before {iterations} iterations:\n{self.stderr.decode()}"
+            assert time.monotonic() < deadline, f"no {iterations} iterations in {timeout} s:\n{self.stderr.decode()}"
+            time.sleep(0.02)
+        self.process.send_signal(signal.SIGINT)
+        self.stdout = self.process.stdout.read()
+        status = self.process.wait(timeout=60)
+        self.reader.join(timeout=10)
+        return status
+
+    def lines(self) -> list[str]:
+        """stderr's lines that are not the progress bar's."""
+        text = self.stderr.decode()
+        return [line for line in re.split(r"[\r\n]+", text) if line.strip() and "it/s" not in line and "|" not in line]
+
+
+@pytest.mark.parametrize("where", ["coarse scale, to a file", "stdout"])
+def test_ctrl_c_writes_the_best_image_so_far_and_exits_130(tmp_path, where):
+    """Interrupted in the first of two scales (48 px of 96: the best image so far is upsampled to the result's size)
+    or at one scale with -o -: the image is written whole, one line says so, the exit status is 130."""
+    output = tmp_path / "result.png"
+    to_stdout = where == "stdout"
+    scales = ["--scales", "1"] if to_stdout else ["--scales", "2"]
+    run = _Progress("optimize", "--content", photo("coffee"), "--style", painting("starry-night"), "--size", "96",
+                    "--iters", "1000", *scales, "-o", "-" if to_stdout else output)  # fmt: skip
+    status = run.interrupt_after(8)
+    assert status == 130, run.stderr.decode()
+    messages = [line for line in run.lines() if line.startswith("impasto")]
+    assert len(messages) == 1, run.lines()
+    assert re.fullmatch(
+        rf"impasto: interrupted at iteration \d+ of 1\d\d\d; wrote the best image so far \(loss \S+\) to "
+        rf"{re.escape('stdout' if to_stdout else str(output))}",
+        messages[0],
+    ), messages[0]
+    assert "Traceback" not in run.stderr.decode()
+    if to_stdout:
+        result = decode_image(run.stdout, "stdout")
+    else:
+        assert run.stdout == b""
+        result = read_image(output)
+        assert [p.name for p in tmp_path.iterdir()] == ["result.png"]  # no temporary file left
+    assert result.shape == (64, 96, 3)  # coffee is 600×400: the result's size, whatever scale was interrupted
+    model = GatysLossModel("vgg16-avg")
+    start = resize_long_side(read_image(photo("coffee")), 96)
+    style = resize_long_side(read_image(painting("starry-night")), 96)
+    before, after = _style_loss(model, start, style), _style_loss(model, result, style)
+    # optimised, not the content photo (1.0): 0.45–0.6 here, depending on where the signal lands (a coarse result
+    # upsampled keeps less of its style loss gain at full size)
+    assert after < 0.8 * before, f"not optimised: style loss {before:.4g} → {after:.4g}"
+
+
+def test_interrupted_optimize_hands_back_the_lowest_objective_it_evaluated():
+    """Ctrl-C (a KeyboardInterrupt, as SIGINT raises) during iteration 6: OptimizeInterrupted carries the image of
+    lowest objective, which no recorded iteration beats, and the count of iterations done."""
+    from impasto.runtime.gatys.optimize import OptimizeInterrupted
+
+    model = GatysLossModel("vgg16-avg")
+    content = resize_long_side(read_image(photo("coffee")), 64)
+    style = resize_long_side(read_image(painting("starry-night")), 64)
+
+    def stop_at(done: int, total: int) -> None:
+        if done == 5:
+            raise KeyboardInterrupt
+
+    try:
+        optimize(model, content, [style], OptimizeSettings(size=64, iters=50), progress=False, on_progress=stop_at)
+    except OptimizeInterrupted as interrupted:
+        caught = interrupted
+    except KeyboardInterrupt:
+        pytest.fail("a bare KeyboardInterrupt: the work done was thrown away")
+    assert (caught.done, caught.total) == (5, 50) and str(caught) == "interrupted at iteration 5 of 50"
+    history = caught.result.history
+    assert len(history) == 5 and caught.loss <= min(step["loss"] for step in history)
+    targets = blend_targets(model.targets(content), [model.targets(style)], [1.0])
+    again = model.evaluate(to_nchw(caught.result.image), targets, model.weights()).loss
+    assert again == pytest.approx(caught.loss, rel=1e-5)  # the very image whose loss is reported (not yet 8-bit)
+    assert again < 0.5 * model.evaluate(to_nchw(content), targets, model.weights()).loss
+
+
+@pytest.mark.parametrize("where", ["missing-folder/out.png", "a-file.txt/out.png", "/proc/impasto-test-out.png"])
+def test_unwritable_output_is_refused_before_any_work(tmp_path, where):
+    """A folder that does not exist, a file used as a folder, a place where nothing can be created (root's os.access
+    says yes to /proc): refused in one line, before the loss graph is loaded (at 512 px × 300 iterations the work
+    would take minutes, past the timeout)."""
+    (tmp_path / "a-file.txt").write_text("not a folder")
+    output = Path(where) if where.startswith("/") else tmp_path / where
+    started = time.monotonic()
+    done = run_cli("optimize", "--content", photo("coffee"), "--size", "512", "--iters", "300", "-o", output,
+                   timeout=120)  # fmt: skip
+    assert done.returncode == 2 and time.monotonic() - started < 60
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("impasto: error:") and str(output) in lines[0], done.stderr
+    assert "loss graph" not in done.stderr and not output.exists()

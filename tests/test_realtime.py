@@ -17,7 +17,7 @@ from conftest import REPO, photo, run_cli, shipped_styles, shipped_transformer_n
 from impasto.runtime.core.registry import shipped_models_dir
 from impasto.runtime.media.decode import read_image
 from impasto.runtime.media.resize import resize_long_side
-from impasto.runtime.media.video_io import VideoSource
+from impasto.runtime.media.video_io import VideoFile
 from impasto.runtime.nets.stylizer import Stylizer
 from impasto.runtime.nets.tiling import stylize_large, stylize_tiled, tile_count, tile_spans
 from impasto.runtime.nets.transformer import TransformerModel
@@ -44,7 +44,7 @@ def clip(tmp_path_factory):
 
 
 def _frames(path) -> list[np.ndarray]:
-    video = VideoSource(str(path))
+    video = VideoFile(path)
     frames = []
     while (frame := video.read()) is not None:
         frames.append(frame)
@@ -123,13 +123,11 @@ def test_tiles_match_the_untiled_result_and_leave_no_seams():
         step_whole = np.abs(np.diff(whole, axis=axis)).mean(axis=(1 - axis, 2))
         for edge in edges:
             assert step_tiled[edge - 1] <= 1.1 * step_whole[edge - 1] + 0.5, (axis, edge)
-    # by default the statistics come from a tile-sized copy (here 3× smaller): memory bounded by the tile, and
-    # still far closer than each tile's own statistics. 0.40 of their difference for the six-paintings net here
-    # (its last normalisation works at full resolution, whose statistics a downscaled copy matches least), 0.17–0.21
-    # for the v1 nets; how large that copy is, is issue 12's
+    # by default the statistics come from a copy of at most twice a tile's pixels (here a third of the image's):
+    # memory bounded by two tiles, and far closer than each tile's own statistics
     naive = np.abs(stylize_tiled(model.stylize, image, tile, overlap) - whole).mean()
     default = np.abs(stylize_large(model, image, tile, overlap) - whole).mean()
-    assert default < 0.5 * naive, (default, naive)
+    assert default < 0.35 * naive, (default, naive)  # 5.1 against 19.3 here
 
 
 def test_per_tile_normalisation_would_not_match():

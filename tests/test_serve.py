@@ -149,13 +149,15 @@ def test_live_websocket_stylises_frames(server):
 
 
 def _huge_png_header() -> bytes:
-    """A PNG whose header declares 100 000 × 100 000 pixels (and carries no such data)."""
+    """A PNG whose header declares 100 000 × 100 000 pixels (and carries a few bytes of image data)."""
     import struct
     import zlib
 
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
     ihdr = struct.pack(">IIBBBBB", 100_000, 100_000, 8, 2, 0, 0, 0)
-    chunk = b"IHDR" + ihdr
-    return b"\x89PNG\r\n\x1a\n" + struct.pack(">I", len(ihdr)) + chunk + struct.pack(">I", zlib.crc32(chunk))
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 16)) + chunk(b"IEND", b"")
 
 
 def test_bad_requests_get_4xx_json_and_leave_the_server_healthy(server):

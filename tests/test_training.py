@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import json
+import re
+import signal
+import subprocess
+import sys
+import time
 from dataclasses import replace
 
 import numpy as np
@@ -49,9 +54,7 @@ def test_resumed_run_ends_with_the_same_weights(trained, content_folder, offline
     resumed = Trainer(replace(settings, iterations=12), offline_weights)
     assert resumed.step == 5
     resumed.run(quiet=True)
-    for name, value in uninterrupted.net.state_dict().items():
-        torch.testing.assert_close(resumed.net.state_dict()[name], value, rtol=1e-5, atol=1e-6, msg=name)
-    assert [r["total"] for r in resumed.history] == pytest.approx([r["total"] for r in uninterrupted.history])
+    _assert_same_checkpoint(resumed.work / "checkpoint.pt", uninterrupted.work / "checkpoint.pt")  # bit for bit
 
 
 def test_resume_refuses_a_checkpoint_trained_differently(content_folder, offline_weights, tmp_path):
@@ -194,3 +197,120 @@ def test_a_net_of_several_styles_selects_and_blends_them_in_one_pass(content_fol
     half = ort.InferenceSession(str(fp16), providers=["CPUExecutionProvider"])
     feeds = {"image": image, "style_weights": np.array([[0.0, 1.0]], np.float32)}
     assert np.abs(half.run(None, feeds)[0] - second).mean() < 1.0
+
+
+# Ctrl-C. A KeyboardInterrupt raised where SIGINT lands used to be checkpointed as it was: mostly in the middle of a
+# step, after the crop sampler had drawn the batch but before the weights and the step counter moved, so the resumed
+# run skipped a batch. Now Ctrl-C ends the step first; a second Ctrl-C abandons the step and the last checkpoint
+# stands. Either way the resumed run must end with the very bits of an uninterrupted one.
+
+
+def _assert_same_checkpoint(path, reference) -> None:
+    """Two checkpoints hold the same step, history, random states, weights and Adam state, bit for bit."""
+    ours, theirs = torch.load(path, weights_only=False), torch.load(reference, weights_only=False)
+    assert ours["step"] == theirs["step"] and ours["history"] == theirs["history"]
+    assert ours["sampler"] == theirs["sampler"] and torch.equal(ours["torch_rng"], theirs["torch_rng"])
+    assert ours["net"].keys() == theirs["net"].keys()
+    for name, value in theirs["net"].items():
+        assert torch.equal(ours["net"][name], value), name
+    assert ours["optimizer"]["param_groups"] == theirs["optimizer"]["param_groups"]
+    for index, state in theirs["optimizer"]["state"].items():
+        for key, value in state.items():
+            assert torch.equal(ours["optimizer"]["state"][index][key], value), (index, key)
+
+
+def _onnx_weights(path) -> dict[str, bytes]:
+    import onnx
+
+    return {tensor.name: tensor.raw_data for tensor in onnx.load(str(path)).graph.initializer}
+
+
+def test_ctrl_c_in_the_middle_of_steps_resumes_to_the_same_bits(trained, content_folder, offline_weights, tmp_path):
+    """SIGINT raised at the worst moments, through torch's own hooks: once just after the sampler drew step 4's batch
+    (the run finishes step 4 and checkpoints it), then twice after Adam updated step 8's weights but before the step
+    was counted (the step is abandoned; step 6's checkpoint stands). Resumed to 12: the uninterrupted run's bits."""
+    uninterrupted, _ = trained
+    settings = _settings(content_folder, tmp_path, "tiny")
+
+    def sigint_during_step(trainer: Trainer, step: int, times: int):
+        def hook(*_) -> None:
+            if trainer.step == step - 1:
+                for _ in range(times):
+                    signal.raise_signal(signal.SIGINT)
+
+        return hook
+
+    first = Trainer(settings, offline_weights)
+    first.net.register_forward_pre_hook(sigint_during_step(first, 4, times=1))
+    with pytest.raises(KeyboardInterrupt, match=r"^interrupted at step 4 of 12; checkpoint saved"):
+        first.run(quiet=True)
+    second = Trainer(settings, offline_weights)
+    assert second.step == 4
+    second.optimizer.register_step_post_hook(sigint_during_step(second, 8, times=2))
+    with pytest.raises(
+        KeyboardInterrupt, match=r"^interrupted in the middle of a step; the same command resumes from step 6"
+    ):
+        second.run(quiet=True)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the run put Python's handler back
+    third = Trainer(settings, offline_weights)
+    assert third.step == 6
+    third.run(quiet=True)
+    _assert_same_checkpoint(third.work / "checkpoint.pt", uninterrupted.work / "checkpoint.pt")
+
+
+def test_train_command_ctrl_c_resumes_to_the_same_weights(trained, content_folder, tmp_path):
+    """The real command, stopped by SIGINT soon after its first checkpoint (step 3), wherever in a step it lands; the
+    same command resumes it, and both its checkpoint and its exported net equal the uninterrupted run's bit for bit.
+    The first run asks for 1000 steps so it cannot end before the signal (steps may be raised on resuming)."""
+    uninterrupted, result = trained
+    work, out = tmp_path / "work", tmp_path / "out"
+    command = [
+        sys.executable, "-m", "impasto.runtime.cli", "train", "--style", painting("udnie"),
+        "--content-dir", content_folder, "--name", "tiny", "--size", "48", "--style-size", "96", "--batch-size", "2",
+        "--learning-rate", "1e-2", "--checkpoint-every", "3", "--preview-every", "6", "--device", "cpu",
+        "--work", work, "-o", out, "--no-download", "--quiet",
+    ]  # fmt: skip
+    command = [str(part) for part in command]
+    process = subprocess.Popen([*command, "--iterations", "1000"], stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 300
+    while not (work / "checkpoint.pt").exists():
+        assert process.poll() is None and time.monotonic() < deadline, process.stderr.read()
+        time.sleep(0.01)
+    process.send_signal(signal.SIGINT)
+    stderr = process.communicate(timeout=120)[1]
+    assert process.returncode == 130, stderr
+    last = stderr.strip().splitlines()[-1]
+    found = re.fullmatch(r"impasto: interrupted at step (\d+) of 1000; checkpoint saved, the same command resumes "
+                         r"from there", last)  # fmt: skip
+    assert found, stderr
+    step = int(found[1])
+    assert 3 <= step < 12 and torch.load(work / "checkpoint.pt", weights_only=False)["step"] == step
+    assert not out.exists() or not list(out.iterdir())  # nothing exported
+
+    done = subprocess.run([*command, "--iterations", "12"], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert f"resuming tiny from step {step}" in done.stderr
+    _assert_same_checkpoint(work / "checkpoint.pt", uninterrupted.work / "checkpoint.pt")
+    assert _onnx_weights(out / "tiny.onnx") == _onnx_weights(result.onnx_files[0])
+
+
+@pytest.mark.parametrize(
+    "where",
+    ["-o a-file.txt/out", "-o /proc", "--work a-file.txt/work", "--work /proc/w"],
+)
+def test_train_refuses_an_unwritable_place_before_loading_anything(content_folder, tmp_path, where):
+    """A file used as a folder, a folder that cannot be made, an existing folder nothing can be written in (root's
+    os.access says yes to /proc): one line naming it, before the VGG16 weights are looked for (--vgg-weights names a
+    file that does not exist: looked for first, it would be the error), and no folder left behind."""
+    from conftest import assert_one_line_failure
+
+    (tmp_path / "a-file.txt").write_text("not a folder")
+    flag, value = where.split()
+    place = value if value.startswith("/") else str(tmp_path / value)
+    places = {"-o": str(tmp_path / "out"), "--work": str(tmp_path / "work"), flag: place}
+    done = run_cli("train", "--style", painting("udnie"), "--content-dir", content_folder, "--iterations", "2",
+                   "--size", "32", "--vgg-weights", tmp_path / "absent.pth", "--name", "refused", "--device", "cpu",
+                   *[part for pair in places.items() for part in pair], timeout=120)  # fmt: skip
+    assert_one_line_failure(done, tmp_path / "out" / "refused.onnx", place)
+    assert "absent.pth" not in done.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file.txt"]  # neither work nor out was left behind

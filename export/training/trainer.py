@@ -3,7 +3,8 @@ normalisation (Dumoulin et al. 2017), resumably, and exports it to ONNX.
 
 Everything a run depends on is in ``TrainSettings``; the checkpoint holds the settings, the net, Adam's state, the
 crop sampler's and torch's random states and the loss history, so a run stopped at any point and started again
-with the same command ends with the same weights as one that was never stopped.
+with the same command ends with the same weights as one that was never stopped. Checkpoints are only ever taken
+between steps (Ctrl-C waits for the step to end, see ``interrupt``): a step's state is whole or not saved.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from tqdm import tqdm
 from impasto.export.lossgraph.weights import VGGWeights
 from impasto.export.training.base_net import extend, freeze_all_but, read_base
 from impasto.export.training.content_crops import IMAGE_SUFFIXES, ContentCrops, list_images
+from impasto.export.training.interrupt import StepBoundaryInterrupt
+from impasto.export.training.outputs import CHECKPOINT, PREVIEWS, prepare_outputs
 from impasto.export.training.perceptual import CONTENT_LAYERS, STYLE_LAYERS, PerceptualLoss
 from impasto.export.training.settings import ADDED_LATER, HELD_OUT, RESUMABLE_CHANGES, TrainSettings  # noqa: F401
 from impasto.export.training.transformer import build
@@ -30,8 +33,6 @@ from impasto.runtime.core.registry import sample_path, sha256_file
 from impasto.runtime.media.decode import read_image
 from impasto.runtime.media.encode import write_atomic, write_image
 from impasto.runtime.media.resize import resize_long_side
-
-CHECKPOINT = "checkpoint.pt"
 
 
 @dataclass
@@ -65,8 +66,7 @@ class Trainer:
         self.settings = settings
         self.vgg_weights = vgg_weights
         self.work = Path(settings.work_dir)
-        self.work.mkdir(parents=True, exist_ok=True)
-        (self.work / "previews").mkdir(exist_ok=True)
+        prepare_outputs(settings)  # before any photo is read: a run that could not save its work does not start
         device = settings.device
         torch.manual_seed(settings.seed)
         paintings = settings.paintings()
@@ -96,6 +96,7 @@ class Trainer:
         preview_source = held[0] if held else sample_path("images/chelsea.png")
         self.preview_image = resize_long_side(read_image(preview_source), settings.size)
         self.step = 0
+        self.saved_step: int | None = None  # the step of the checkpoint on disk
         self.history: list[dict] = []
         self._resume()
 
@@ -115,11 +116,12 @@ class Trainer:
         self.optimizer.load_state_dict(state["optimizer"])
         self.crops.restore(state["sampler"])
         torch.set_rng_state(state["torch_rng"].cpu())  # map_location may have moved it to the GPU
-        self.step = state["step"]
+        self.step = self.saved_step = state["step"]
         self.history = state["history"]
         print(f"resuming {self.settings.name} from step {self.step}", file=sys.stderr)
 
     def checkpoint(self) -> None:
+        """Everything the next step depends on, written whole; only ever called between steps."""
         buffer = io.BytesIO()
         torch.save(
             {
@@ -134,6 +136,7 @@ class Trainer:
             buffer,
         )
         write_atomic(self.work / CHECKPOINT, buffer.getvalue())
+        self.saved_step = self.step
 
     def train_step(self) -> dict:
         s = self.settings
@@ -162,25 +165,32 @@ class Trainer:
         return weights
 
     def run(self, quiet: bool = False) -> TrainResult:
+        """Train to ``settings.iterations`` and export. Ctrl-C ends the step under way, checkpoints and raises
+        KeyboardInterrupt saying so; a second Ctrl-C during that step abandons it (the last checkpoint stands)."""
         s = self.settings
         bar = tqdm(total=s.iterations, initial=self.step, desc=s.name, unit="step", disable=quiet, dynamic_ncols=True)
-        try:
-            while self.step < s.iterations:
-                record = self.train_step()
-                bar.update(1)
-                bar.set_postfix(content=f"{record['content']:.3g}", style=f"{record['style']:.3g}")
-                if self.step % s.checkpoint_every == 0:
+        with StepBoundaryInterrupt() as interrupt:
+            try:
+                while self.step < s.iterations and not interrupt.requested:
+                    with interrupt.step():
+                        record = self.train_step()
+                    bar.update(1)
+                    bar.set_postfix(content=f"{record['content']:.3g}", style=f"{record['style']:.3g}")
+                    if self.step % s.checkpoint_every == 0:
+                        self.checkpoint()
+                    if s.preview_every and self.step % s.preview_every == 0:
+                        path = self.work / PREVIEWS / f"step-{self.step:06d}.jpg"
+                        _preview(self.net, self.preview_image, path, s.device)
+                if self.saved_step != self.step:
                     self.checkpoint()
-                if s.preview_every and self.step % s.preview_every == 0:
-                    _preview(
-                        self.net, self.preview_image, self.work / "previews" / f"step-{self.step:06d}.jpg", s.device
-                    )
-        except KeyboardInterrupt:
-            self.checkpoint()
-            bar.close()
-            raise ImpastoError(f"interrupted at step {self.step}; the same command resumes from there") from None
+            except KeyboardInterrupt:
+                bar.close()
+                resumes = f"resumes from step {self.saved_step}" if self.saved_step is not None else "starts afresh"
+                raise KeyboardInterrupt(f"interrupted in the middle of a step; the same command {resumes}") from None
         bar.close()
-        self.checkpoint()
+        if interrupt.requested:
+            done = f"interrupted at step {self.step} of {s.iterations}"
+            raise KeyboardInterrupt(f"{done}; checkpoint saved, the same command resumes from there")
         return TrainResult(self.export(), self.history)
 
     def export(self) -> list[Path]:
@@ -214,5 +224,5 @@ class Trainer:
         if self.base:  # which net the added styles' rows were trained on (its other weights are in this file)
             metadata["base"] = json.dumps({"name": self.base.name, "sha256": sha256_file(self.base.path)})
         path = Path(s.out_dir) / f"{s.name}.onnx"
-        _preview(self.net, self.preview_image, self.work / "previews" / "final.jpg", s.device)
+        _preview(self.net, self.preview_image, self.work / PREVIEWS / "final.jpg", s.device)
         return export_transformer(self.net, path, metadata, s.opset)

@@ -123,6 +123,10 @@ def add_session_options(parser: argparse.ArgumentParser, providers: bool = True,
     group = parser.add_argument_group("onnxruntime")
     if providers:
         group.add_argument("--provider", choices=tuple(PROVIDER_NAMES), default=default(SessionConfig, "provider"))
+        group.add_argument(
+            "--allow-fallback", action="store_true", default=default(SessionConfig, "allow_fallback"),
+            help="run on what onnxruntime falls back to when the provider cannot start (default: refuse)",
+        )  # fmt: skip
     group.add_argument("--threads", type=positive_int, help="intra-op threads (default: all cores)")
     level = default(SessionConfig, "optimization")
     group.add_argument(
@@ -158,6 +162,7 @@ def session_config(args: argparse.Namespace, provider: str | None = None):
         cudnn_max_workspace=not args.no_cudnn_max_workspace, cuda_graph=getattr(args, "cuda_graph", False),
         trt_fp16=args.trt_fp16,
         trt_profile=tuple(args.trt_profile) if args.trt_profile else None,
+        allow_fallback=getattr(args, "allow_fallback", False),
     )  # fmt: skip
 
 
@@ -167,6 +172,34 @@ def fraction(text: str) -> float:
     if value > 1:
         raise argparse.ArgumentTypeError(f"must be between 0 and 1, not {text}")
     return value
+
+
+def pixel_limit(text: str) -> int:
+    """A pixel count from 1 up to the reader's ceiling."""
+    from impasto.runtime.media import PIXEL_CEILING
+
+    value = positive_int(text)
+    if value > PIXEL_CEILING:
+        raise argparse.ArgumentTypeError(f"at most {PIXEL_CEILING:,} pixels, not {text}")
+    return value
+
+
+def add_max_pixels(parser: argparse.ArgumentParser) -> None:
+    """``--max-pixels``: images whose header declares more are refused before a pixel is decoded."""
+    from impasto.runtime.media import MAX_PIXELS
+
+    parser.add_argument(
+        "--max-pixels", type=pixel_limit, default=MAX_PIXELS,
+        help=f"refuse images whose header declares more pixels, before decoding them ({MAX_PIXELS:,})",
+    )  # fmt: skip
+
+
+def add_strict(parser: argparse.ArgumentParser) -> None:
+    """``--strict``: the first bad input stops the run (by default the others are done and the bad ones named)."""
+    parser.add_argument(
+        "--strict", action="store_true", help="stop at the first input that cannot be read (default: do the others, "
+        "name each bad one, exit 1 at the end)",
+    )  # fmt: skip
 
 
 def add_strength(parser: argparse.ArgumentParser) -> None:

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from impasto.runtime.cli.args import (
     add_json,
+    add_max_pixels,
     add_model_options,
     add_strength,
+    add_strict,
     default,
     image_size,
     positive_int,
@@ -24,7 +27,8 @@ def add_batch(commands) -> None:
         help="stylise a folder on Ray (local, or a cluster with --address); reruns skip finished images",
         description="Stylise every image in IN_DIR into the -o folder (named as `impasto stylize` names them) with a "
         "pool of Ray actors, each holding an onnxruntime session: one per GPU where there are GPUs, else one per two "
-        "cores. Outputs that exist are skipped, so an interrupted run resumes.",
+        "cores. Outputs made earlier with the same net and settings are skipped, so an interrupted run resumes; "
+        "other settings redo them. Unreadable inputs are named and the others done (exit 1 at the end).",
     )
     parser.add_argument("inputs", type=Path, metavar="IN_DIR")
     parser.add_argument("-o", "--output", type=Path, required=True, metavar="OUT_DIR", help="output folder")
@@ -35,6 +39,8 @@ def add_batch(commands) -> None:
     size = default(BatchSettings, "batch_size")
     parser.add_argument("--batch-size", type=positive_int, default=size, help=f"images per actor call ({size})")
     parser.add_argument("--address", help="Ray cluster address (default: start a local Ray instance)")
+    add_max_pixels(parser)
+    add_strict(parser)
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     add_json(parser)
     add_model_options(parser, cuda_graph=False)
@@ -49,18 +55,25 @@ def run_batch_command(args: argparse.Namespace) -> int:
         model=args.model or default_name(TRANSFORMER), size=args.size, preserve_color=args.preserve_color,
         strength=args.strength,
         actors=args.actors, batch_size=args.batch_size, address=args.address, session=session_config(args),
-        precision=args.precision,
+        precision=args.precision, strict=args.strict, max_pixels=args.max_pixels,
     )  # fmt: skip
     report = run_batch(args.inputs, args.output, settings, quiet=args.quiet or args.json)
     if args.json:
         print_json({
             "output": str(args.output), "total": report.total, "done": report.done, "skipped": report.skipped,
             "seconds": round(report.seconds, 3), "images_per_second": round(report.images_per_second, 3),
+            "failed": [{"input": source, "error": reason} for source, reason in report.failed],
         })  # fmt: skip
-        return 0
-    print(
-        f"{report.done} stylised, {report.skipped} already done, of {report.total}, into {args.output} "
-        f"({report.images_per_second:.2f} images/s; {report.seconds - report.processing_seconds:.1f} s of it starting "
-        "Ray)"
-    )
+    else:
+        print(
+            f"{report.done} stylised, {report.skipped} already done, of {report.total}, into {args.output} "
+            f"({report.images_per_second:.2f} images/s; {report.seconds - report.processing_seconds:.1f} s of it "
+            "starting Ray)"
+        )
+    if report.failed:
+        print(
+            f"impasto: error: {len(report.failed)} of {report.total} inputs could not be stylised (named above)",
+            file=sys.stderr,
+        )
+        return 1
     return 0

@@ -43,8 +43,8 @@ def main(argv: list[str] | None = None) -> int:
     except ImpastoError as error:
         print(f"impasto: error: {error}", file=sys.stderr)
         return EXIT_USER_ERROR
-    except KeyboardInterrupt:
-        print("impasto: interrupted", file=sys.stderr)
+    except KeyboardInterrupt as interrupt:  # a command that kept its work says so in the message (train)
+        print(f"impasto: {str(interrupt) or 'interrupted'}", file=sys.stderr)
         return 130
     except MemoryError:
         print("impasto: error: out of memory; try a smaller --size", file=sys.stderr)

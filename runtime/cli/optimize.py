@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from impasto.runtime.cli.args import (
     add_json,
+    add_max_pixels,
     add_output,
     add_session_options,
     default,
@@ -22,7 +27,11 @@ from impasto.runtime.core.errors import ImpastoError
 from impasto.runtime.gatys.settings import DEFAULT_MODEL, INITS, OPTIMIZERS, OptimizeSettings
 from impasto.runtime.media.color import PRESERVE_COLOR_MODES
 
+if TYPE_CHECKING:
+    from impasto.runtime.gatys.optimize import OptimizeInterrupted
+
 DEFAULT_CONTENT = "images/chelsea.png"
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, what a shell reports for a command stopped by Ctrl-C
 STDIO = "-"
 DEFAULT_STYLE = "images/great-wave.jpg"
 
@@ -63,6 +72,7 @@ def add_optimize(commands) -> None:
     parser.add_argument("--model", default=DEFAULT_MODEL, help=f"loss graph name or .onnx path ({DEFAULT_MODEL})")
     parser.add_argument("--pooling", choices=("avg", "max"), help="shorthand for --model vgg16-avg / vgg16-max")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_max_pixels(parser)
     add_json(parser)
     add_session_options(parser, cuda_graph=False)  # each scale has its own size; the nets' commands take graphs
     parser.set_defaults(run=run_optimize)
@@ -71,8 +81,7 @@ def add_optimize(commands) -> None:
 def run_optimize(args: argparse.Namespace) -> int:
     from impasto.runtime.core.registry import sample_path
     from impasto.runtime.gatys.loss_model import GatysLossModel
-    from impasto.runtime.gatys.optimize import optimize, preflight
-    from impasto.runtime.media.encode import encode_image, write_image
+    from impasto.runtime.gatys.optimize import OptimizeInterrupted, optimize, preflight
     from impasto.runtime.media.paths import check_output_path, refuse_overwriting_inputs
 
     content_path = Path(args.content) if args.content else sample_path(DEFAULT_CONTENT)
@@ -91,19 +100,19 @@ def run_optimize(args: argparse.Namespace) -> int:
         style_scale=args.style_scale, style_blend=args.style_blend, preserve_color=args.preserve_color,
         learning_rate=args.learning_rate, scales=args.scales,
     )  # fmt: skip
-    content = read_input(content_path)
-    styles = [read_input(path) for path in style_paths]
+    content = read_input(content_path, args.max_pixels)
+    styles = [read_input(path, args.max_pixels) for path in style_paths]
     preflight(model, content, styles, settings)
     print(
         f"loss graph: {model.path.name} ({model.pooling} pooling; VGG16 weights: {model.weights_source})",
         file=sys.stderr,
     )
-    result = optimize(model, content, styles, settings, progress=not args.quiet)
-    if args.output == STDIO:
-        sys.stdout.buffer.write(encode_image(result.image, ".png"))
-        sys.stdout.buffer.flush()
-    else:
-        write_image(output, result.image)
+    try:
+        result = optimize(model, content, styles, settings, progress=not args.quiet)
+    except OptimizeInterrupted as interrupted:
+        return keep_interrupted(interrupted, output, model.path.name, args.json)
+    with ignoring_interrupts():  # the work is done: a Ctrl-C now would only cost the result
+        write_result(result.image, output)
     last = result.history[-1] if result.history else {}
     height, width = result.image.shape[:2]
     if args.json:
@@ -112,15 +121,62 @@ def run_optimize(args: argparse.Namespace) -> int:
             "loss": last.get("loss"), "content_loss": last.get("content"), "style_loss": last.get("style"),
             "tv_loss": last.get("tv"), "model": model.path.name,
         })  # fmt: skip
-    elif args.output != STDIO:
+    elif output != Path(STDIO):
         print(f"wrote {output} ({width}×{height}, final loss {last.get('loss', 0):.4g})")
     return 0
 
 
-def read_input(path: Path):
-    """An image file, or stdin for ``-`` (float32 RGB 0–255)."""
+def write_result(image, output: Path) -> None:
+    """The image as a PNG on stdout for ``-`` or to the file, atomically."""
+    from impasto.runtime.media.encode import encode_image, write_image
+
+    if output == Path(STDIO):
+        sys.stdout.buffer.write(encode_image(image, ".png"))
+        sys.stdout.buffer.flush()
+    else:
+        write_image(output, image)
+
+
+def keep_interrupted(interrupted: OptimizeInterrupted, output: Path, model: str, as_json: bool) -> int:
+    """Ctrl-C: write the best image so far where the result was asked for (a further Ctrl-C is ignored meanwhile, so
+    the file is whole), say so in one line, and exit 130 like any interrupted command."""
+    where = "stdout" if output == Path(STDIO) else str(output)
+    said = f"impasto: interrupted at iteration {interrupted.done} of {interrupted.total}"
+    if interrupted.result is None:
+        print(f"{said}, before the first; nothing written", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    image = interrupted.result.image
+    with ignoring_interrupts():
+        write_result(image, output)
+    print(f"{said}; wrote the best image so far (loss {interrupted.loss:.4g}) to {where}", file=sys.stderr)
+    if as_json:
+        height, width = image.shape[:2]
+        print_json({
+            "output": str(output), "width": width, "height": height, "interrupted": True,
+            "iterations": interrupted.done, "of": interrupted.total, "loss": interrupted.loss,
+            "model": model,
+        })  # fmt: skip
+    return EXIT_INTERRUPTED
+
+
+@contextmanager
+def ignoring_interrupts() -> Iterator[None]:
+    """SIGINT ignored for the duration (in the main thread; elsewhere it cannot arrive anyway)."""
+    try:
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    except ValueError:  # not the main thread
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def read_input(path: Path, max_pixels: int):
+    """An image file, or stdin for ``-`` (float32 RGB 0–255), refused unopened over ``max_pixels``."""
     from impasto.runtime.media.decode import decode_image, read_image
 
     if path == Path(STDIO):
-        return decode_image(sys.stdin.buffer.read(), "stdin")
-    return read_image(path)
+        return decode_image(sys.stdin.buffer.read(), "stdin", max_pixels=max_pixels)
+    return read_image(path, max_pixels=max_pixels)

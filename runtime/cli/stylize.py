@@ -9,9 +9,11 @@ from pathlib import Path
 
 from impasto.runtime.cli.args import (
     add_json,
+    add_max_pixels,
     add_model_options,
     add_output,
     add_strength,
+    add_strict,
     default,
     image_size,
     non_negative_int,
@@ -20,11 +22,12 @@ from impasto.runtime.cli.args import (
     session_config,
 )
 from impasto.runtime.core.errors import ImpastoError
+from impasto.runtime.media.paths import STDIO
 from impasto.runtime.nets.files import BATCH_SIZE
 from impasto.runtime.nets.stylizer import StylizeOptions
 
 DEFAULT_PHOTO = "images/chelsea.png"
-STDIO = "-"
+EXIT_PARTIAL_FAILURE = 1  # some inputs done, some not: not a usage error (2), not a success
 STDOUT_FORMATS = {"png": ".png", "jpeg": ".jpg", "jpg": ".jpg", "webp": ".webp"}
 
 
@@ -59,9 +62,11 @@ def add_stylize(commands) -> None:
     )  # fmt: skip
     parser.add_argument(
         "--stats-side", type=positive_int, default=default(StylizeOptions, "stats_side"),
-        help="long side of the copy whose normalisation statistics the tiles share (default: --tile; larger is "
-        "closer to an untiled result and needs more memory)",
+        help="the copy whose normalisation statistics the tiles share has at most this² pixels (default: √2 × "
+        "--tile, twice a tile's pixels; larger is closer to an untiled result and needs more memory)",
     )  # fmt: skip
+    add_max_pixels(parser)
+    add_strict(parser)
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     add_json(parser)
     add_model_options(parser)
@@ -81,10 +86,10 @@ def _stdio(args: argparse.Namespace, stylizer, options: StylizeOptions) -> dict:
         check_output_path(args.output)
     if args.inputs == [STDIO]:
         data = sys.stdin.buffer.read()
-        image = decode_image(data, "stdin", min_side=stylizer.min_side)
+        image = decode_image(data, "stdin", stylizer.min_side, args.max_pixels)
         source = "stdin"
     else:
-        image = read_image(args.inputs[0], min_side=stylizer.min_side)
+        image = read_image(args.inputs[0], stylizer.min_side, args.max_pixels)
         source = args.inputs[0]
     result = stylizer.stylize_with(image, options)
     if to_stdout:
@@ -116,16 +121,24 @@ def run_stylize(args: argparse.Namespace) -> int:
         stylizer = Stylizer(args.model, session_config(args), args.precision)
         if args.output == STDIO and not args.inputs:
             args.inputs = [str(sample_path(DEFAULT_PHOTO))]
-        written = [_stdio(args, stylizer, options)]
+        written, failed = [_stdio(args, stylizer, options)], []
     else:
         inputs = collect_inputs(args.inputs or [sample_path(DEFAULT_PHOTO)])
         stylizer = Stylizer(args.model, session_config(args), args.precision)
         outputs = plan_outputs(inputs, args.output, stylizer.name)
-        stylize_files(stylizer, inputs, outputs, options, args.batch_size, quiet=args.quiet)
-        written = [{"input": str(i), "output": str(o)} for i, o in zip(inputs, outputs, strict=True)]
+        strict = args.strict or len(inputs) == 1  # one input: its error is the run's, one line
+        report = stylize_files(stylizer, inputs, outputs, options, args.batch_size, args.quiet, strict, args.max_pixels)
+        written = [{"input": str(i), "output": str(o)} for i, o in report.written]
+        failed = [{"input": str(i), "error": reason} for i, reason in report.failed]
     if args.json:
-        print_json({"model": stylizer.name, "precision": stylizer.net.precision, "results": written})
+        print_json({"model": stylizer.name, "precision": stylizer.net.precision, "results": written, "failed": failed})
     elif args.output != STDIO:
         for item in written:
             print(f"wrote {item['output']}")
+    if failed:
+        print(
+            f"impasto: error: {len(failed)} of {len(failed) + len(written)} inputs could not be stylised (named above)",
+            file=sys.stderr,
+        )
+        return EXIT_PARTIAL_FAILURE
     return 0

@@ -46,6 +46,7 @@ class SessionConfig:
     trt_profile: tuple[Shape, Shape, Shape] | None = None
     memory_arena: bool = True
     profile: bool = False
+    allow_fallback: bool = False  # run on what onnxruntime fell back to (with a warning) instead of refusing
 
     def __post_init__(self) -> None:
         if self.provider not in PROVIDER_NAMES:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import onnxruntime as ort
 from impasto.runtime.core.errors import ImpastoError
 from impasto.runtime.core.graph_cache import cached_model_source
 from impasto.runtime.core.providers import provider_list
-from impasto.runtime.core.session_config import OPTIMIZATION_LEVELS, SessionConfig
+from impasto.runtime.core.session_config import OPTIMIZATION_LEVELS, PROVIDER_NAMES, SessionConfig
 from impasto.runtime.core.static_shapes import image_input_names, static_shape_model
 
 
@@ -51,7 +52,25 @@ def open_session(
         raise ImpastoError(f"{path}: not a loadable ONNX model ({reason[:200]})") from error
     if writing and writing[0].is_file():
         writing[0].replace(writing[1])
+    confirm_provider(session, config, path)
     return session
+
+
+def confirm_provider(session: ort.InferenceSession, config: SessionConfig, path: str | Path) -> None:
+    """Refuse a session that does not run on the provider asked for.
+
+    onnxruntime falls back to the CPU without an error when a provider it has cannot start (no GPU, a missing
+    CUDA or cuDNN library, an unsupported TensorRT version), so `--provider cuda` would quietly run on the CPU.
+    ImpastoError then, unless ``config.allow_fallback``, which prints one warning line on stderr instead.
+    """
+    wanted = PROVIDER_NAMES[config.provider]
+    in_effect = session.get_providers()
+    if wanted in in_effect:
+        return
+    message = f"{Path(path).name}: asked for {wanted}, but onnxruntime runs it on {', '.join(in_effect)}"
+    if not config.allow_fallback:
+        raise ImpastoError(f"{message} (the provider could not start here; --allow-fallback runs it anyway)")
+    print(f"impasto: warning: {message}", file=sys.stderr)
 
 
 def metadata(session: ort.InferenceSession) -> dict[str, str]:

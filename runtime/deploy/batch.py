@@ -2,24 +2,32 @@
 
 An actor pool holds the onnxruntime sessions (one per actor, each actor a GPU where there are GPUs, else a share of
 the cores), and each actor reads, stylises and writes its images, so decoding and encoding run in parallel too.
-Outputs are named as ``impasto stylize`` names them and written atomically; a rerun skips every output that exists,
-so an interrupted run resumes where it stopped.
+Outputs are named as ``impasto stylize`` names them and written atomically. A ledger in the output folder
+(``.impasto-batch.json``) records the settings each output was made with, so a rerun skips only outputs made with
+the same net and settings: an interrupted run resumes where it stopped, a run with other settings redoes the work.
+A file that cannot be read is named and the others are done (``strict``: the first one stops the run).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
+import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from impasto.runtime.core.errors import ImpastoError
+from impasto.runtime.core.registry import sha256_file
 from impasto.runtime.core.session_config import SessionConfig
+from impasto.runtime.media import MAX_PIXELS
 from impasto.runtime.media.decode import read_image
-from impasto.runtime.media.encode import write_image
-from impasto.runtime.media.paths import collect_inputs, plan_outputs
+from impasto.runtime.media.encode import write_atomic, write_image
+from impasto.runtime.media.paths import STDIO, collect_inputs, plan_outputs
 from impasto.runtime.nets.stylizer import StylizeOptions, Stylizer
+
+LEDGER = ".impasto-batch.json"  # in the output folder: {output file name: the settings it was made with}
 
 
 @dataclass(frozen=True)
@@ -33,6 +41,8 @@ class BatchSettings:
     address: str | None = None  # a Ray cluster; default: a local Ray instance
     session: SessionConfig = SessionConfig()
     precision: str | None = None
+    strict: bool = False  # the first unreadable input stops the run
+    max_pixels: int = MAX_PIXELS  # inputs whose header declares more are refused before decoding
 
 
 @dataclass
@@ -42,6 +52,7 @@ class BatchReport:
     done: int
     seconds: float  # all of it, Ray's start included
     processing_seconds: float = 0.0  # from the first image handed out to the last written
+    failed: list[tuple[str, str]] = field(default_factory=list)  # (input, one-line reason)
 
     @property
     def images_per_second(self) -> float:
@@ -51,37 +62,78 @@ class BatchReport:
 class _StylizeActor:
     """A Ray actor: one Stylizer (one session), opened once, for every batch of (input, output) paths it is handed."""
 
-    def __init__(self, model: str, session: SessionConfig, precision: str | None, options: StylizeOptions) -> None:
+    def __init__(
+        self, model: str, session: SessionConfig, precision: str | None, options: StylizeOptions, max_pixels: int
+    ) -> None:
         self.stylizer = Stylizer(model, session, precision)
         self.options = options
+        self.max_pixels = max_pixels
 
     def __call__(self, batch: dict) -> dict:
-        seconds = []
+        seconds, errors = [], []
         for source, target in zip(batch["input"], batch["output"], strict=True):
             began = time.perf_counter()
-            image = read_image(source, min_side=self.stylizer.min_side)
-            write_image(target, self.stylizer.stylize_with(image, self.options))
+            try:
+                image = read_image(source, self.stylizer.min_side, self.max_pixels)
+                write_image(target, self.stylizer.stylize_with(image, self.options))
+                errors.append("")
+            except ImpastoError as error:  # this file's fault; the driver names it and decides whether to go on
+                errors.append(str(error))
             seconds.append(time.perf_counter() - began)
-        return {"output": list(batch["output"]), "seconds": seconds}
+        return {"input": list(batch["input"]), "output": list(batch["output"]), "seconds": seconds, "error": errors}
 
 
-def plan_batch(inputs_dir: Path, outputs_dir: Path, model_name: str) -> tuple[list[Path], list[Path], int]:
-    """(inputs, outputs) still to do, and how many were already done."""
+def settings_fingerprint(stylizer: Stylizer, settings: BatchSettings) -> dict:
+    """What an output depends on: the net file's bytes, the style (blend) and how it was stylised."""
+    return {
+        "net_sha256": sha256_file(stylizer.net.path), "model": stylizer.name, "size": settings.size,
+        "preserve_color": settings.preserve_color, "strength": settings.strength,
+    }  # fmt: skip
+
+
+def read_ledger(outputs_dir: Path) -> dict[str, dict]:
+    """{output name: fingerprint} of outputs made earlier; empty when there is none or it is unreadable."""
+    try:
+        ledger = json.loads((outputs_dir / LEDGER).read_text())
+    except (OSError, ValueError):
+        return {}
+    return ledger if isinstance(ledger, dict) else {}
+
+
+def write_ledger(outputs_dir: Path, ledger: dict[str, dict]) -> None:
+    write_atomic(outputs_dir / LEDGER, json.dumps(ledger, indent=1, sort_keys=True).encode())
+
+
+def plan_batch(
+    inputs_dir: Path, outputs_dir: Path, model_name: str, fingerprint: dict | None = None
+) -> tuple[list[Path], list[Path], int]:
+    """(inputs, outputs) still to do, and how many were already done: an output counts as done when it exists and
+    the ledger says it was made with ``fingerprint`` (None: when it exists)."""
     if not inputs_dir.is_dir():
         raise ImpastoError(f"{inputs_dir}: not a folder")
+    if str(outputs_dir) == STDIO:
+        raise ImpastoError("-o -: batch writes a folder of images, not stdout; name the output folder")
     inputs = collect_inputs([inputs_dir])
     outputs = plan_outputs(inputs, f"{outputs_dir}{os.sep}", model_name)
-    todo = [(i, o) for i, o in zip(inputs, outputs, strict=True) if not o.exists()]
+    ledger = read_ledger(outputs_dir)
+
+    def done(output: Path) -> bool:
+        return output.exists() and (fingerprint is None or ledger.get(output.name) == fingerprint)
+
+    todo = [(i, o) for i, o in zip(inputs, outputs, strict=True) if not done(o)]
     return [i for i, _ in todo], [o for _, o in todo], len(inputs) - len(todo)
 
 
 def run_batch(inputs_dir: Path, outputs_dir: Path, settings: BatchSettings, quiet: bool = False) -> BatchReport:
+    # Ray Data's INFO lines go to stderr, where a user reads one line per bad file
+    os.environ.setdefault("RAY_DATA_LOG_LEVEL", "ERROR")
     try:
         import ray
     except ImportError as error:
         raise ImpastoError(f"`impasto batch` needs Ray (pip install 'impasto[batch]'): {error}") from error
-    name = Stylizer(settings.model, SessionConfig(), settings.precision).name  # a bad model fails here, once
-    inputs, outputs, skipped = plan_batch(inputs_dir, outputs_dir, name)
+    stylizer = Stylizer(settings.model, SessionConfig(), settings.precision)  # a bad model fails here, once
+    fingerprint = settings_fingerprint(stylizer, settings)
+    inputs, outputs, skipped = plan_batch(inputs_dir, outputs_dir, stylizer.name, fingerprint)
     total = len(inputs) + skipped
     if not inputs:
         return BatchReport(total, skipped, 0, 0.0)
@@ -110,11 +162,12 @@ def run_batch(inputs_dir: Path, outputs_dir: Path, settings: BatchSettings, quie
             fn_constructor_args=(
                 settings.model, session, settings.precision,
                 StylizeOptions(settings.size, settings.preserve_color, strength=settings.strength),
+                settings.max_pixels,
             ),
             batch_size=settings.batch_size, concurrency=actors, num_gpus=1 if gpus else 0,
             num_cpus=0 if gpus else threads,
         )  # fmt: skip
-        done = sum(len(batch["output"]) for batch in dataset.iter_batches(batch_size=None))
+        done, failed = _collect(dataset, outputs_dir, fingerprint, settings.strict)
         processing = time.perf_counter() - processing_began
     except ray.exceptions.RayError as error:
         cause = getattr(error, "cause", None) or error
@@ -122,4 +175,26 @@ def run_batch(inputs_dir: Path, outputs_dir: Path, settings: BatchSettings, quie
     finally:
         if started_here:
             ray.shutdown()
-    return BatchReport(total, skipped, done, time.perf_counter() - began, processing)
+    return BatchReport(total, skipped, done, time.perf_counter() - began, processing, failed)
+
+
+def _collect(dataset, outputs_dir: Path, fingerprint: dict, strict: bool) -> tuple[int, list[tuple[str, str]]]:
+    """Results as the actors hand them back: each output entered in the ledger, each failure named on stderr (the
+    first one raised under ``strict``). The ledger is written as results come, so an interrupted run keeps it."""
+    ledger = read_ledger(outputs_dir)
+    done, failed = 0, []
+    try:
+        for batch in dataset.iter_batches(batch_size=None):
+            for source, target, error in zip(batch["input"], batch["output"], batch["error"], strict=True):
+                if error:
+                    if strict:
+                        raise ImpastoError(error)
+                    failed.append((str(source), str(error)))
+                    print(f"impasto: error: {error}", file=sys.stderr)
+                else:
+                    ledger[Path(target).name] = fingerprint
+                    done += 1
+            write_ledger(outputs_dir, ledger)
+    finally:
+        write_ledger(outputs_dir, ledger)
+    return done, failed

@@ -4,13 +4,14 @@ L-BFGS-B is scipy's (with the pixel bounds 0–255 built in), the optimiser Gaty
 here in numpy because no maintained numpy Adam exists; it follows torch.optim.Adam's update to the letter and
 projects onto 0–255 after each step. Large outputs go coarse to fine: optimise at a fraction of the size, upsample
 the result, and continue, so the full-size run starts from an image that already has the style's large structures.
+Ctrl-C is not a loss of the work done: ``optimize`` raises ``OptimizeInterrupted`` carrying the best image so far.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from scipy.optimize import Bounds, minimize
@@ -38,6 +39,27 @@ class OptimizeResult:
 
     image: np.ndarray  # H×W×3 RGB float32 0–255
     history: list[dict[str, float]] = field(default_factory=list)  # one entry per iteration: scale, loss parts
+
+
+class BestSoFar:
+    """The evaluated image of lowest objective at one scale: what an interrupted run hands back, since an L-BFGS
+    line search may have just tried a worse point."""
+
+    def __init__(self) -> None:
+        self.best: tuple[float, np.ndarray] | None = None
+
+    def offer(self, image: np.ndarray, loss: float) -> None:
+        if self.best is None or loss < self.best[0]:
+            self.best = (loss, image.copy())  # one assignment: a Ctrl-C never leaves image and loss mismatched
+
+
+class OptimizeInterrupted(KeyboardInterrupt):
+    """Ctrl-C during ``optimize``: ``result`` holds the best image so far at the result's size (None when not one
+    iteration was done), ``loss`` its objective at the scale it was found, ``done`` of ``total`` iterations."""
+
+    def __init__(self, result: OptimizeResult | None, loss: float | None, done: int, total: int) -> None:
+        super().__init__(f"interrupted at iteration {done} of {total}")
+        self.result, self.loss, self.done, self.total = result, loss, done, total
 
 
 def plan_sizes(size: int, scales: int | None, min_side: int) -> list[int]:
@@ -148,70 +170,120 @@ def optimize(
 ) -> OptimizeResult:
     """Stylise ``content`` (H×W×3 RGB 0–255) with ``styles``; the result's long side is ``settings.size``.
 
-    ``on_progress(done, total)`` is called after every iteration (the server's jobs report it)."""
+    ``on_progress(done, total)`` is called after every iteration (the server's jobs report it). Ctrl-C raises
+    ``OptimizeInterrupted`` with the best image so far, so a long run stopped early still gives its result."""
     settings = settings or OptimizeSettings()
     preflight(model, content, styles, settings)
     content, final_side = exact_content(content, settings)
-    weights: LossWeights = model.weights(settings.content_weight, settings.style_weight, settings.tv_weight)
-    blend = settings.style_blend or [1.0] * len(styles)
     original = content
     if settings.preserve_color == "luminance":
         content, styles = luminance_image(content), [match_luminance(style, content) for style in styles]
     elif settings.preserve_color == "histogram":
         styles = [match_color_histogram(style, content) for style in styles]
-
     sizes = plan_sizes(final_side, settings.scales, model.min_side)
     iterations = plan_iterations(settings.iters, len(sizes))
-    result = OptimizeResult(image=content)
+    run = _Run(model, settings, styles, sum(iterations), progress, on_progress)
+    final_size = long_side_size(content.shape, sizes[-1])  # (width, height) of the result
     current = content
-    total, done = sum(iterations), [0]  # done: iterations so far (the bar's own count stays 0 when it is off)
-    with tqdm(total=total, unit="it", disable=not progress, dynamic_ncols=True) as bar:
-        for index, (long_side, iters) in enumerate(zip(sizes, iterations, strict=True)):
-            scaled_content = resize_long_side(content, long_side)
-            style_side = max(1, round(long_side * settings.style_scale))
-            scaled_styles = [resize_long_side(style, style_side) for style in styles]
-            targets = blend_targets(
-                model.targets(scaled_content), [model.targets(style) for style in scaled_styles], blend
+    try:
+        with run.bar:
+            for index, (long_side, iters) in enumerate(zip(sizes, iterations, strict=True)):
+                run.best = BestSoFar()
+                current = run.scale(content, long_side, current, index, len(sizes), iters)
+                run.best = BestSoFar()  # the scale is done: its result is ``current``
+                run.advance_to(sum(iterations[: index + 1]))  # L-BFGS may stop early; keep the count honest
+    except KeyboardInterrupt:
+        image, loss = run.salvage(current)
+        salvaged = None if image is None else replace(run.result, image=_finish(image, original, settings, final_size))
+        raise OptimizeInterrupted(salvaged, loss, run.done, run.total) from None
+    run.result.image = _finish(current, original, settings, final_size)
+    return run.result
+
+
+class _Run:
+    """One optimisation's running state across its scales: loss weights and blend, history, progress, best image."""
+
+    def __init__(
+        self,
+        model: GatysLossModel,
+        settings: OptimizeSettings,
+        styles: list[np.ndarray],
+        total: int,
+        progress: bool,
+        on_progress: Callable[[int, int], None] | None,
+    ) -> None:
+        self.model, self.settings, self.styles = model, settings, styles
+        self.weights: LossWeights = model.weights(settings.content_weight, settings.style_weight, settings.tv_weight)
+        self.blend = settings.style_blend or [1.0] * len(styles)
+        self.result = OptimizeResult(image=np.zeros((0, 0, 3), np.float32))
+        self.best = BestSoFar()
+        self.total, self.done = total, 0  # done: iterations so far (the bar's own count stays 0 when it is off)
+        self.on_progress = on_progress
+        self.bar = tqdm(total=total, unit="it", disable=not progress, dynamic_ncols=True)
+
+    def scale(
+        self, content: np.ndarray, long_side: int, current: np.ndarray, index: int, scales: int, iters: int
+    ) -> np.ndarray:
+        """Optimise at long side ``long_side``, from the noise/content/style start (first scale) or ``current``
+        upsampled; every evaluated image is offered to ``self.best``. Returns the result, H×W×3."""
+        settings = self.settings
+        content = resize_long_side(content, long_side)
+        style_side = max(1, round(long_side * settings.style_scale))
+        styles = [resize_long_side(style, style_side) for style in self.styles]
+        model = self.model
+        targets = blend_targets(model.targets(content), [model.targets(style) for style in styles], self.blend)
+        height, width = content.shape[:2]
+        if index == 0:
+            start = _initial_image(settings.init, content, styles[0], settings.seed)
+        else:
+            start = resize(current, (width, height))
+        self.bar.set_description(f"scale {index + 1}/{scales} {width}×{height}")
+
+        def on_step(evaluation: Evaluation) -> None:
+            self.result.history.append(
+                {
+                    "scale": index,
+                    "loss": evaluation.loss,
+                    "content": evaluation.content,
+                    "style": evaluation.style,
+                    "tv": evaluation.tv,
+                }  # fmt: skip
             )
-            height, width = scaled_content.shape[:2]
-            if index == 0:
-                start = _initial_image(settings.init, scaled_content, scaled_styles[0], settings.seed)
-            else:
-                start = resize(current, (width, height))
-            bar.set_description(f"scale {index + 1}/{len(sizes)} {width}×{height}")
+            self.bar.set_postfix(loss=f"{evaluation.loss:.4g}", style=f"{evaluation.style:.3g}", refresh=False)
+            self.advance_to(self.done + 1)
 
-            def on_step(evaluation: Evaluation, scale: int = index) -> None:
-                result.history.append(
-                    {
-                        "scale": scale,
-                        "loss": evaluation.loss,
-                        "content": evaluation.content,
-                        "style": evaluation.style,
-                        "tv": evaluation.tv,
-                    }  # fmt: skip
-                )
-                bar.set_postfix(loss=f"{evaluation.loss:.4g}", style=f"{evaluation.style:.3g}", refresh=False)
-                bar.update(1)
-                done[0] += 1
-                if on_progress:
-                    on_progress(done[0], total)
+        def evaluate(image: np.ndarray) -> Evaluation:
+            evaluation = model.evaluate(image, targets, self.weights)
+            self.best.offer(image, evaluation.loss)
+            return evaluation
 
-            def evaluate(image: np.ndarray, targets=targets) -> Evaluation:
-                return model.evaluate(image, targets, weights)
+        x = to_nchw(start)
+        if settings.optimizer == "lbfgs":
+            x = run_lbfgs(evaluate, x, iters, on_step)
+        else:
+            x = run_adam(evaluate, x, iters, on_step, settings.learning_rate)
+        return to_hwc(x)
 
-            x = to_nchw(start)
-            if settings.optimizer == "lbfgs":
-                x = run_lbfgs(evaluate, x, iters, on_step)
-            else:
-                x = run_adam(evaluate, x, iters, on_step, settings.learning_rate)
-            done[0] = sum(iterations[: index + 1])  # L-BFGS may stop early; keep the bar honest
-            bar.update(done[0] - bar.n)
-            if on_progress:
-                on_progress(done[0], total)
-            current = to_hwc(x)
+    def advance_to(self, done: int) -> None:
+        self.done = done
+        self.bar.update(done - self.bar.n)  # a no-op when the bar is off
+        if self.on_progress:
+            self.on_progress(done, self.total)
 
-    image = current
+    def salvage(self, current: np.ndarray) -> tuple[np.ndarray | None, float | None]:
+        """What an interruption keeps: the best image evaluated at the current scale, else the last finished scale's
+        result (interrupted between scales); nothing before the first iteration (it would be the start image)."""
+        if self.done == 0:
+            return None, None
+        if self.best.best is not None:
+            loss, image = self.best.best
+            return to_hwc(image), loss
+        return current, self.result.history[-1]["loss"]
+
+
+def _finish(image: np.ndarray, original: np.ndarray, settings: OptimizeSettings, size: tuple[int, int]) -> np.ndarray:
+    """The result at its final (width, height), with the content's chroma put back for luminance-only transfer."""
+    image = resize(image, size)
     if settings.preserve_color == "luminance":
         image = restore_chroma(image, resize(original, (image.shape[1], image.shape[0])))
-    result.image = image
-    return result
+    return image

@@ -3,7 +3,16 @@
 Every image inside Impasto is float32 H×W×3, RGB, 0–255.
 """
 
-import os
+import warnings
 
-MAX_PIXELS = 1 << 28  # 268 M pixels: a 16 000 × 16 000 image; anything larger is refused before decoding
-os.environ.setdefault("OPENCV_IO_MAX_IMAGE_PIXELS", str(MAX_PIXELS))  # read once, when cv2 is first imported
+import pillow_heif
+from PIL import Image
+
+MAX_PIXELS = 1 << 26  # 67 M pixels (a 50-MP phone photo passes, 9000×9000 does not): --max-pixels' default
+PIXEL_CEILING = 1 << 30  # what --max-pixels may be raised to: 1 G pixels, 12 GiB as float32 RGB
+
+# Our reader checks every header against the caller's limit before decoding; Pillow's own guard stays, at the
+# ceiling, for code that opens images elsewhere, and its warning below the ceiling would only repeat ours.
+Image.MAX_IMAGE_PIXELS = PIXEL_CEILING
+warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
+pillow_heif.register_heif_opener()  # HEIC/HEIF (iPhone photos) through Image.open

@@ -1,109 +1,173 @@
-"""Decoding image files into float32 RGB 0–255, with one ``ImpastoError`` line for every kind of bad file.
+"""The one image reader: every command, the server, batch and training decode images here, through Pillow.
 
-Reading accepts grayscale, RGBA (composited on white), 16-bit and float files, and turns every decoder complaint
-(truncated data, a header that claims more pixels than allowed) into one line instead of native messages on stderr.
+What phones and cameras make is read as it looks: EXIF orientation applied (JPEG, WebP, PNG, TIFF, HEIC, AVIF),
+colour profiles (Display-P3, Adobe RGB, …) converted to sRGB through ImageCms, data after the image's end (Motion
+Photos carry a video there) ignored, HEIC/HEIF through pillow-heif. The size is read from the header before a pixel
+is decoded, so an image over the pixel limit costs nothing; truncation is told by the decoder itself. Nothing here
+touches process-wide state per call (no stderr swap), so servers may decode in threads.
 """
 
 from __future__ import annotations
 
-import contextlib
+import io
+import re
 from pathlib import Path
+from typing import BinaryIO
 
-import cv2
 import numpy as np
+from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 
 from impasto.runtime.core.errors import ImpastoError
-from impasto.runtime.media import MAX_PIXELS
-from impasto.runtime.media.native_stderr import captured_native_stderr
+from impasto.runtime.media import MAX_PIXELS, PIXEL_CEILING
 
 MIN_SIDE = 16
-_TRUNCATION_SIGNS = ("premature end", "corrupt jpeg", "read error", "crc error", "incomplete", "truncated")
+# Formats read (multi-picture JPEGs come with JPEG), each declaring its size in its header; others (PSD, EPS, ICO,
+# …) are refused unopened.
+ACCEPTED_FORMATS = ("JPEG", "PNG", "WEBP", "HEIF", "AVIF", "TIFF", "BMP", "GIF")
+_SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
 
 
-def _looks_truncated(data: bytes, messages: list[str]) -> bool:
-    """A JPEG without its end-of-image marker or a PNG without IEND was cut short; so was one the decoder says was."""
-    text = " ".join(messages).lower()
-    if any(sign in text for sign in _TRUNCATION_SIGNS):
-        return True
-    if data[:3] == b"\xff\xd8\xff":
-        return not data.rstrip(b"\0").endswith(b"\xff\xd9")
-    if data[:8] == b"\x89PNG\r\n\x1a\n":
-        return b"IEND" not in data[-64:]
-    return False
+class ImageTooLarge(ImpastoError):
+    """The header declares more pixels than allowed; nothing was decoded (a server answers 413)."""
+
+    def __init__(self, name: str, width: int, height: int, limit: int, pixels: int | None = None) -> None:
+        claim = f"{width}×{height} = {width * height:,} pixels" if width else f"{pixels or 0:,} pixels"
+        super().__init__(f"{name}: its header claims {claim}, more than the {limit:,} allowed (--max-pixels)")
+        self.width, self.height, self.limit = width, height, limit
+        self.pixels = width * height if width else pixels
 
 
-def _decoder_reason(messages: list[str], data: bytes) -> str:
-    text = " ".join(messages).lower()
-    if "max_image_pixels" in text or "validateinputimagesize" in text or "exceeds" in text:
-        return f"its header claims more than the {MAX_PIXELS:,} pixels allowed"
-    if _looks_truncated(data, messages):
-        return "the file is truncated or corrupt"
-    return "not an image format OpenCV can decode, or corrupt"
+def read_image(path: str | Path, min_side: int = MIN_SIDE, max_pixels: int = MAX_PIXELS) -> np.ndarray:
+    """Decode the file at ``path`` into an H×W×3 float32 RGB array in 0–255, upright and in sRGB.
 
-
-def _to_rgb_float(decoded: np.ndarray) -> np.ndarray:
-    if decoded.dtype == np.uint8:
-        scaled = decoded.astype(np.float32)
-    elif decoded.dtype == np.uint16:
-        scaled = decoded.astype(np.float32) / 257.0
-    elif decoded.dtype in (np.float32, np.float64):
-        scaled = np.clip(decoded.astype(np.float32), 0.0, 1.0) * 255.0
-    else:
-        raise ImpastoError(f"unsupported pixel type {decoded.dtype}")
-    if scaled.ndim == 2:
-        scaled = scaled[:, :, None]
-    channels = scaled.shape[2]
-    if channels == 1:
-        return np.repeat(scaled, 3, axis=2)
-    if channels == 4:
-        alpha = scaled[:, :, 3:4] / 255.0
-        scaled = scaled[:, :, :3] * alpha + 255.0 * (1.0 - alpha)  # composite on white
-    elif channels != 3:
-        raise ImpastoError(f"unsupported number of channels: {channels}")
-    return np.ascontiguousarray(scaled[:, :, ::-1])  # BGR → RGB
-
-
-def read_image(path: str | Path, min_side: int = MIN_SIDE) -> np.ndarray:
-    """Decode ``path`` into an H×W×3 float32 RGB array in 0–255 (grayscale, RGBA composited on white, 16-bit and
-    float files converted), or raise ``ImpastoError`` saying what is wrong with the file (missing, empty, truncated,
-    undecodable, a side under ``min_side`` pixels, a header claiming more than ``MAX_PIXELS``)."""
+    ImpastoError with one line naming the file for a missing, empty, truncated or undecodable file, a side under
+    ``min_side`` pixels; ``ImageTooLarge`` when its header declares more than ``max_pixels`` (checked before
+    decoding).
+    """
     path = Path(path)
     if not path.exists():
         raise ImpastoError(f"{path}: no such file")
     if not path.is_file():
         raise ImpastoError(f"{path}: not a file")
     try:
-        data = path.read_bytes()
+        handle = path.open("rb")
     except OSError as error:
-        raise ImpastoError(f"{path}: cannot read ({error.strerror})") from error
-    return decode_image(data, str(path), min_side)
+        raise ImpastoError(f"{path}: cannot read ({error.strerror or error})") from error
+    with handle:
+        return _decode(handle, str(path), min_side, max_pixels)
 
 
-def decode_image(data: bytes, name: str, min_side: int = MIN_SIDE, capture_stderr: bool = True) -> np.ndarray:
-    """Decode an encoded image (``name`` says what it is in errors) into float32 RGB 0–255.
+def decode_image(data: bytes, name: str, min_side: int = MIN_SIDE, max_pixels: int = MAX_PIXELS) -> np.ndarray:
+    """Decode encoded image bytes (``name`` says what they are, in errors) as :func:`read_image` decodes a file."""
+    return _decode(io.BytesIO(data), name, min_side, max_pixels)
 
-    ``capture_stderr=False`` for threads (a server): decoder warnings then reach the process's stderr, and
-    truncation is still caught from the file's end markers.
-    """
-    if not data:
+
+def read_size(data: bytes, name: str) -> tuple[int, int]:
+    """(width, height) from the header, nothing decoded. ImpastoError when the bytes are no accepted image."""
+    with _open(io.BytesIO(data), name) as image:
+        return _upright_size(image)
+
+
+def _open(source: BinaryIO, name: str) -> Image.Image:
+    if source.read(1) == b"":
         raise ImpastoError(f"{name}: empty file (0 bytes)")
-    buffer = np.frombuffer(data, dtype=np.uint8)
-    is_jpeg = data[:3] == b"\xff\xd8\xff"
-    # JPEGs through IMREAD_COLOR so EXIF orientation is applied; everything else unchanged (alpha, 16-bit, gray)
-    flags = cv2.IMREAD_COLOR if is_jpeg else cv2.IMREAD_UNCHANGED
-    capture = captured_native_stderr() if capture_stderr else contextlib.nullcontext([])
-    with capture as messages:
+    source.seek(0)
+    try:
+        return Image.open(source, formats=ACCEPTED_FORMATS)  # reads the header only
+    except Image.DecompressionBombError as error:  # over Pillow's own guard, set at our ceiling (media/__init__.py)
+        pixels = re.search(r"\((\d+) pixels\)", str(error))  # Pillow says the count, not the sides
+        raise ImageTooLarge(name, 0, 0, PIXEL_CEILING, int(pixels.group(1)) if pixels else None) from None
+    except UnidentifiedImageError:
+        kinds = ", ".join(sorted({"JPEG", "PNG", "WebP", "HEIC", "AVIF", "TIFF", "BMP", "GIF"}))
+        raise ImpastoError(f"{name}: cannot decode image: not an image in a format read here ({kinds})") from None
+    except (OSError, SyntaxError, ValueError) as error:  # a header Pillow recognised but could not parse
+        raise ImpastoError(f"{name}: cannot decode image: the file is truncated or corrupt ({error})") from None
+
+
+def _upright_size(image: Image.Image) -> tuple[int, int]:
+    """(width, height) as displayed, from the header. Pillow's TIFF reader (and pillow-heif) report and decode
+    upright already."""
+    width, height = image.size
+    turned = image.format != "TIFF" and _orientation(image, decoded=False) in (5, 6, 7, 8)
+    return (height, width) if turned else (width, height)
+
+
+def _orientation(image: Image.Image, decoded: bool) -> int:
+    """The EXIF orientation (1: as stored). Before decoding, a PNG's is read only from an eXIf chunk ahead of the
+    image data: Pillow's ``getexif`` would decode the whole image to look for one after it."""
+    try:
+        if image.format == "PNG" and not decoded:
+            raw = image.info.get("exif")
+            if not raw:
+                return 1
+            exif = Image.Exif()
+            exif.load(raw)
+            return int(exif.get(0x0112, 1))
+        return int(image.getexif().get(0x0112, 1))
+    except Exception:  # a broken EXIF block is not a broken image: read it unrotated
+        return 1
+
+
+def _decode(source: BinaryIO, name: str, min_side: int, max_pixels: int) -> np.ndarray:
+    with _open(source, name) as image:
+        width, height = image.size  # the stored size: the pixel count and the shorter side do not turn
+        if width * height > max_pixels:
+            raise ImageTooLarge(name, *_upright_size(image), max_pixels)
+        if min(width, height) < min_side:
+            width, height = _upright_size(image)
+            raise ImpastoError(
+                f"{name}: image is {width}×{height} pixels; at least {min_side} pixels per side are needed"
+            )
         try:
-            decoded = cv2.imdecode(buffer, flags)
-        except cv2.error as error:
-            messages.append(str(error))
-            decoded = None
-    if decoded is None or decoded.size == 0:
-        raise ImpastoError(f"{name}: cannot decode image: {_decoder_reason(messages, data)}")
-    if _looks_truncated(data, messages):
-        # libjpeg fills a cut-off image with grey and only warns; a half-grey photo is not what the user meant
-        raise ImpastoError(f"{name}: cannot decode image: the file is truncated or corrupt")
-    height, width = decoded.shape[:2]
-    if min(height, width) < min_side:
-        raise ImpastoError(f"{name}: image is {width}×{height} pixels; at least {min_side} pixels per side are needed")
-    return _to_rgb_float(decoded)
+            image.load()
+        except (OSError, SyntaxError, ValueError, EOFError) as error:  # the decoder's own word on the data
+            reason = str(error).strip() or type(error).__name__
+            raise ImpastoError(f"{name}: cannot decode image: the file is truncated or corrupt ({reason})") from None
+        upright = _transposed(image)
+        return _to_rgb_float(_in_srgb(upright))
+
+
+def _transposed(image: Image.Image) -> Image.Image:
+    if _orientation(image, decoded=True) == 1:
+        return image
+    try:
+        return ImageOps.exif_transpose(image)
+    except Exception:  # an orientation tag that cannot be applied: keep the pixels as stored
+        return image
+
+
+def _in_srgb(image: Image.Image) -> Image.Image:
+    """The image converted from its embedded ICC profile to sRGB (perceptual intent); unchanged without one, with an
+    sRGB one, or with one LittleCMS cannot use (read as sRGB, as browsers do)."""
+    icc = image.info.get("icc_profile")
+    if not icc or image.mode not in ("RGB", "RGBA", "CMYK", "L", "LA"):
+        return image
+    try:
+        profile = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+        if ImageCms.getProfileDescription(profile).strip().lower().startswith("srgb"):
+            return image
+        if image.mode in ("LA", "RGBA"):
+            alpha = image.getchannel("A")
+            colour = ImageCms.profileToProfile(image.convert(image.mode[:-1]), profile, _SRGB, outputMode="RGB")
+            colour.putalpha(alpha)
+            return colour
+        return ImageCms.profileToProfile(image, profile, _SRGB, outputMode="RGB")
+    except (ImageCms.PyCMSError, OSError, ValueError):
+        return image
+
+
+def _to_rgb_float(image: Image.Image) -> np.ndarray:
+    """float32 RGB 0–255: 16-bit and integer modes scaled, float modes taken as 0–1, alpha composited on white."""
+    mode = image.mode
+    if mode.startswith("I"):  # 16- or 32-bit grey
+        grey = np.asarray(image, dtype=np.float32) / 257.0
+        return np.repeat(np.clip(grey, 0.0, 255.0)[:, :, None], 3, axis=2)
+    if mode == "F":
+        grey = np.clip(np.asarray(image, dtype=np.float32), 0.0, 1.0) * 255.0
+        return np.repeat(grey[:, :, None], 3, axis=2)
+    has_alpha = mode in ("RGBA", "LA", "PA", "RGBa", "La") or (mode == "P" and "transparency" in image.info)
+    if has_alpha:
+        rgba = np.asarray(image.convert("RGBA"), dtype=np.float32)
+        alpha = rgba[:, :, 3:4] / 255.0
+        return np.ascontiguousarray(rgba[:, :, :3] * alpha + 255.0 * (1.0 - alpha))  # composite on white
+    return np.asarray(image.convert("RGB"), dtype=np.float32).copy()

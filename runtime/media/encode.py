@@ -36,10 +36,12 @@ def write_atomic(path: str | Path, data: bytes) -> None:
             handle.write(data)
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
-    except OSError as error:
+    except BaseException as error:  # Ctrl-C too: no temporary file is left behind
         with contextlib.suppress(OSError):
             os.unlink(tmp)
-        raise ImpastoError(f"{path}: cannot write ({error.strerror})") from error
+        if isinstance(error, OSError):
+            raise ImpastoError(f"{path}: cannot write ({error.strerror})") from error
+        raise
 
 
 def write_image(path: str | Path, image: np.ndarray) -> None:

@@ -4,17 +4,24 @@ from __future__ import annotations
 
 import os
 import re
+import tempfile
 from pathlib import Path
 
 from impasto.runtime.core.errors import ImpastoError
 from impasto.runtime.core.files import make_folder
 
-READABLE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
+READABLE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".heic", ".heif", ".avif", ".gif")
 WRITABLE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
+PHOTO_SUFFIXES = (".heic", ".heif", ".avif")  # read, not written: their results are written as JPEG
+
+
+STDIO = "-"  # as an input: stdin; as an output: stdout, where a command can write there
 
 
 def check_output_path(path: str | Path, suffixes=WRITABLE_SUFFIXES, kind: str = "output") -> Path:
     """Fail early, before any work, when the result could not be written there (``kind`` names it in errors)."""
+    if str(path) == STDIO:
+        raise ImpastoError(f"-o -: this command cannot write its {kind} to stdout; name a file")
     path = Path(path)
     if path.suffix.lower() not in suffixes:
         raise ImpastoError(f"{path}: unsupported {kind} type {path.suffix or '(none)'}; use {', '.join(suffixes)}")
@@ -23,9 +30,19 @@ def check_output_path(path: str | Path, suffixes=WRITABLE_SUFFIXES, kind: str = 
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
         raise ImpastoError(f"{path}: folder {folder} does not exist")
-    if not os.access(folder, os.W_OK):
-        raise ImpastoError(f"{path}: folder {folder} is not writable")
+    check_writable_folder(folder, path)
     return path
+
+
+def check_writable_folder(folder: Path, named: str | Path | None = None) -> None:
+    """ImpastoError unless a file can be created in ``folder`` (``named``: what the error names, default the
+    folder). A real file is made and removed: permission bits say nothing to root, nor about a read-only mount."""
+    try:
+        fd, probe = tempfile.mkstemp(dir=folder, prefix=".impasto-probe-")
+    except OSError as error:
+        raise ImpastoError(f"{named or folder}: cannot create a file in folder {folder} ({error.strerror})") from None
+    os.close(fd)
+    os.unlink(probe)
 
 
 def collect_inputs(inputs: list[str | Path]) -> list[Path]:
@@ -47,6 +64,8 @@ def collect_inputs(inputs: list[str | Path]) -> list[Path]:
 def plan_outputs(inputs: list[Path], output: str | Path, model_name: str) -> list[Path]:
     """One output per input: ``output`` itself for a single input named as a file (it has a suffix; an unsupported
     one is refused, not made a folder), else ``DIR/<stem>-<model>.ext`` (a dotted folder name takes a trailing /)."""
+    if str(output) == STDIO:
+        raise ImpastoError("-o - writes one image to stdout: give one input file (or name an output folder)")
     named_folder = str(output).endswith(("/", os.sep))
     output = Path(output)
     if output.suffix and not output.is_dir() and not named_folder:
@@ -58,13 +77,15 @@ def plan_outputs(inputs: list[Path], output: str | Path, model_name: str) -> lis
     planned = []
     label = re.sub(r"[^\w.+-]+", "-", model_name)  # a blend's name (a:0.7,b:0.3) made a file name
     for path in inputs:
-        suffix = path.suffix.lower() if path.suffix.lower() in WRITABLE_SUFFIXES else ".png"
+        given = path.suffix.lower()
+        suffix = given if given in WRITABLE_SUFFIXES else ".jpg" if given in PHOTO_SUFFIXES else ".png"
         planned.append(output / f"{path.stem}-{label}{suffix}")
     refuse_overwriting_inputs(inputs, planned)
     if len(set(planned)) != len(planned):
         raise ImpastoError("two inputs share a file name; stylise them into different folders")
     make_folder(output)  # only once every other check has passed: a refused run leaves nothing behind
-    return [check_output_path(path) for path in planned]
+    check_writable_folder(output)
+    return planned
 
 
 def refuse_overwriting_inputs(inputs: list[Path], outputs: list[Path]) -> list[Path]:

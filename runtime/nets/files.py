@@ -2,22 +2,35 @@
 
 Consecutive images that come out the same size after resizing are run together in batches; an image larger than
 one tile is stylised tile by tile (``tiling.py``) so memory stays bounded whatever the photo's size. Every output
-path is checked before any work, and every result is written atomically.
+path is checked before any work, every result is written atomically, and one bad file in a folder does not cost
+the others.
 """
 
 from __future__ import annotations
 
+import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
+from impasto.runtime.core.errors import ImpastoError
+from impasto.runtime.media import MAX_PIXELS
 from impasto.runtime.media.decode import read_image
 from impasto.runtime.media.encode import write_image
 from impasto.runtime.nets.stylizer import StylizeOptions, Stylizer
 from impasto.runtime.nets.tiling import tile_count
 
 BATCH_SIZE = 4  # images of one size per session run
+
+
+@dataclass
+class FilesReport:
+    """What a run over many files did: (input, output) pairs written, and (input, one-line reason) for failures."""
+
+    written: list[tuple[Path, Path]] = field(default_factory=list)
+    failed: list[tuple[Path, str]] = field(default_factory=list)
 
 
 def stylize_files(
@@ -27,26 +40,47 @@ def stylize_files(
     options: StylizeOptions,
     batch_size: int = BATCH_SIZE,
     quiet: bool = False,
-) -> None:
+    strict: bool = False,
+    max_pixels: int = MAX_PIXELS,
+) -> FilesReport:
     """Stylise in input order, running up to ``batch_size`` consecutive images of one size as a batch; memory holds
     one batch.
 
-    A file that cannot be read stops the run with its reason; results already written are complete files. The bar
-    is erased before the error is reported, and off when stderr is not a terminal, so the error is the one line left.
+    A file that cannot be read (or written) is named on stderr as it happens and the run goes on; the report lists
+    it. ``strict``: the first such file stops the run with its ImpastoError instead. Results written are complete
+    files either way. The bar is erased before an error is reported, and off when stderr is not a terminal.
     """
+    report = FilesReport()
     bar = tqdm(total=len(inputs), desc=f"stylize {stylizer.name}", unit="img", disable=True if quiet else None)
+
+    def fail(path: Path, error: ImpastoError) -> None:
+        if strict:
+            raise error
+        report.failed.append((path, str(error)))
+        tqdm.write(f"impasto: error: {error}", file=sys.stderr)
+        bar.update(1)
+
     try:
         group: list[tuple[int, np.ndarray]] = []
 
         def flush() -> None:
             results = stylizer.stylize_many([image for _, image in group], options)
             for (index, _), result in zip(group, results, strict=True):
-                write_image(outputs[index], result)
-            bar.update(len(group))
+                try:
+                    write_image(outputs[index], result)
+                except ImpastoError as error:
+                    fail(inputs[index], error)
+                    continue
+                report.written.append((inputs[index], outputs[index]))
+                bar.update(1)
             group.clear()
 
         for index, path in enumerate(inputs):
-            image = stylizer.prepare(read_image(path, min_side=stylizer.min_side), options.size)
+            try:
+                image = stylizer.prepare(read_image(path, stylizer.min_side, max_pixels), options.size)
+            except ImpastoError as error:
+                fail(path, error)
+                continue
             fits = options.tile is None or tile_count(image.shape, options.tile, options.tile_overlap) == 1
             if group and (group[0][1].shape != image.shape or len(group) == batch_size or not fits):
                 flush()
@@ -60,3 +94,4 @@ def stylize_files(
         raise
     finally:
         bar.close()
+    return report

@@ -33,9 +33,9 @@ class StylizeOptions:
     ``size``: long side the net sees, in pixels, or an exact (height, width) (None: the image's own). ``tile``:
     images larger than this many pixels a side are stylised in overlapping tiles of it (None: always one pass).
     ``strength``: 0 gives the (resized) input, 1 the net's result, a pixel blend between them in between.
-    ``overlap``: pixels neighbouring tiles share (None: 128, or a quarter of a smaller tile). ``stats_side``: long
-    side of the copy whose normalisation statistics the tiles share (None: ``tile``). ImpastoError for values that
-    cannot work (a tile under ``MIN_TILE`` px, an overlap over half the tile).
+    ``overlap``: pixels neighbouring tiles share (None: 128, or a quarter of a smaller tile). ``stats_side``: the
+    copy whose normalisation statistics the tiles share has at most ``stats_side``² pixels (None: twice a tile's).
+    ImpastoError for values that cannot work (a tile under ``MIN_TILE`` px, an overlap over half the tile).
     """
 
     size: int | tuple[int, int] | None = None

@@ -12,11 +12,12 @@ each tile's own (``global_norm.py``; ``stylize_large`` does both).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import numpy as np
 
-from impasto.runtime.media.resize import resize_long_side
+from impasto.runtime.media.resize import resize
 from impasto.runtime.nets.transformer import TransformerModel
 
 DEFAULT_TILE = 1024
@@ -92,16 +93,35 @@ def stylize_large(
 ) -> np.ndarray:
     """One pass when the image fits in a tile; else tiles normalised with the whole image's statistics.
 
-    The statistics are measured on a copy scaled to ``stats_side`` px (default: the tile size, so that pass needs
-    no more memory than a tile), exact when the image is no larger. Tiled 1536-px results matched the untiled one
-    to 0.14 levels on average in tile interiors with exact statistics, 1.8 with statistics from a 1024-px copy,
-    3.7 from a 512-px copy, and 40 with each tile's own statistics.
+    The statistics are measured on a copy of at most ``stats_side``² pixels, exact when the image has no more (see
+    :func:`statistics_copy`). The default, twice a tile's pixels, keeps that pass within two tiles' memory; on a
+    4800×600 panorama and a 1960×1470 photo (2.9 M pixels each, 1024-px tiles) it gave 1.2 and 2.0 levels of mean
+    difference from the one-pass result, where a copy of one tile's pixels gave 5.1 and 6.7 and each tile's own
+    statistics 18 and 12 (six-paintings, starry-night; benchmarks/RESULTS.md).
     """
     if tile_count(image.shape, tile, overlap) == 1:
         return model.stylize(image)
     net = model.global_norm()
-    side = stats_side or tile
-    sample = image if max(image.shape[:2]) <= side else resize_long_side(image, side)
+    sample = statistics_copy(image, stats_side or default_stats_side(tile))
     extra = model.style_feeds()  # a net of several styles: its style weights, for every pass
     stats = net.stats(sample, extra)
     return stylize_tiled(lambda part: net.stylize(part, stats, extra), image, tile, overlap)
+
+
+def default_stats_side(tile: int) -> int:
+    """The statistics copy's default budget, as a square's side: √2 × the tile, so twice a tile's pixels."""
+    return round(tile * math.sqrt(2))
+
+
+def statistics_copy(image: np.ndarray, side: int) -> np.ndarray:
+    """``image`` scaled, keeping its aspect ratio, to at most ``side``² pixels (itself when it has no more).
+
+    Bounded by pixel count, not by the long side: a 4800×600 panorama copied to a 1024-px long side is 128 px high,
+    too coarse for statistics that stand in for the whole image's (13 levels from the one-pass result, where a 4:3
+    photo of the same pixel count was 4); with the same pixel budget it is 2896×362, and the memory the same.
+    """
+    height, width = image.shape[:2]
+    if height * width <= side * side:
+        return image
+    factor = math.sqrt(side * side / (height * width))
+    return resize(image, (max(1, math.floor(width * factor)), max(1, math.floor(height * factor))))

@@ -22,7 +22,13 @@ import numpy as np
 from impasto.runtime.core.errors import ImpastoError
 from impasto.runtime.core.session_config import SessionConfig
 from impasto.runtime.media.paths import refuse_overwriting_inputs
-from impasto.runtime.media.video_io import AtomicVideoWriter, VideoSource, check_video_output, to_bgr_uint8
+from impasto.runtime.media.video_io import (
+    AtomicVideoWriter,
+    VideoSource,
+    check_video_output,
+    open_video_source,
+    to_bgr_uint8,
+)
 from impasto.runtime.nets.stylizer import FrameStream, Stylizer, StylizerCache
 
 WINDOW = "impasto webcam"
@@ -164,10 +170,14 @@ def run_webcam(source: str | int, settings: WebcamSettings) -> WebcamStats:
         rotated = styles[start:] + styles[:start]
         named = first.name in styles or first.name == first.net.metadata.get("impasto.name")
         controls.models = rotated if named else [first.name, *rotated]
-    video = VideoSource(source if isinstance(source, int) else str(Path(source)))
-    if settings.window:
-        _open_window()
-    writer = AtomicVideoWriter(settings.record, video.fps, video.width, video.height) if settings.record else None
+    video = open_video_source(source if isinstance(source, int) else Path(source))
+    try:
+        if settings.window:
+            _open_window()
+        writer = AtomicVideoWriter(settings.record, video.fps, video.width, video.height) if settings.record else None
+    except BaseException:
+        video.close()
+        raise
     stats = WebcamStats()
     frames: queue.Queue = queue.Queue(maxsize=1 if video.is_camera else 2)
     results: queue.Queue = queue.Queue(maxsize=2)

@@ -7,8 +7,7 @@ import numpy as np
 from fastapi import Request
 
 from impasto.runtime.core.errors import ImpastoError
-from impasto.runtime.media.decode import decode_image
-from impasto.runtime.media.header import declared_size
+from impasto.runtime.media.decode import ImageTooLarge, decode_image
 from impasto.runtime.serve.errors import ApiError
 
 
@@ -47,20 +46,15 @@ async def upload_and_params(request: Request, files: tuple[str, ...], limit: int
 
 def decode_upload(data: bytes | None, name: str, max_pixels: int) -> np.ndarray:
     """An uploaded image (``name`` says which, in errors) as float32 RGB 0–255: 400 when missing or undecodable,
-    413 when its header (before decoding) or its decoded size is over ``max_pixels``."""
+    413 when its header declares more than ``max_pixels`` (nothing is decoded then; runtime/media/decode.py)."""
     if not data:
         raise ApiError(400, "no_image", f"no {name} image in the request")
-    size = declared_size(data)
-    if size and size[0] * size[1] > max_pixels:
-        raise ApiError(
-            413, "image_too_large", f"{name}: header declares {size[0]}×{size[1]} pixels; the limit is "
-            f"{max_pixels:,}",
-        )  # fmt: skip
     try:
-        image = decode_image(data, name, capture_stderr=False)
+        return decode_image(data, name, max_pixels=max_pixels)
+    except ImageTooLarge as error:
+        declared = f"{error.width}×{error.height} pixels" if error.width else f"{error.pixels or 0:,} pixels"
+        raise ApiError(
+            413, "image_too_large", f"{name}: header declares {declared}; the limit is {max_pixels:,}"
+        ) from None
     except ImpastoError as error:
         raise ApiError(400, "bad_image", str(error)) from None
-    if image.shape[0] * image.shape[1] > max_pixels:
-        width, height = image.shape[1], image.shape[0]
-        raise ApiError(413, "image_too_large", f"{name}: {width}×{height} pixels is over the limit")
-    return image
