@@ -63,6 +63,16 @@ def test_batch_names_a_truncated_photo_and_does_the_others(tmp_path, photos):
     assert made == sorted(path.stem for path in photos.values())
     strict = run_cli("batch", inputs, "-o", tmp_path / "strict", *common, "--strict", "--actors", "1", timeout=600)
     assert strict.returncode == 2 and "broken.jpg" in strict.stderr and "Traceback" not in strict.stderr
+    # an exact HxW size is remembered as such: the same settings again skip everything made
+    exact = ("--model", NET, "--size", "48x64", "--quiet")
+    first = run_cli("batch", inputs, "-o", tmp_path / "exact", *exact, timeout=600)
+    again = run_cli("batch", inputs, "-o", tmp_path / "exact", *exact, timeout=600)
+    assert first.stdout.startswith(f"{len(photos)} stylised, 0 already done"), first.stdout
+    assert again.stdout.startswith(f"0 stylised, {len(photos)} already done"), again.stdout
+    # the one line per bad file is all there is on stderr: no Ray log lines around it
+    assert [
+        line for line in again.stderr.splitlines() if "broken.jpg" not in line and "inputs could not" not in line
+    ] == []
 
 
 def test_batch_bad_input_is_one_line(tmp_path):

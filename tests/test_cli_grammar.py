@@ -268,7 +268,14 @@ def test_readme_commands_run_at_tiny_sizes(tmp_path):
 def test_refusals_leave_nothing_and_share_one_prefix(tmp_path):
     out = tmp_path / "styled"
     done = run_cli("stylize", PHOTO, PHOTO, "--model", NET, "-o", f"{out}/")
-    assert done.returncode == 2 and "share a file name" in done.stderr and not out.exists()
+    assert done.returncode == 2 and "given twice" in done.stderr and not out.exists()
+    other = tmp_path / "other"
+    other.mkdir()
+    twin = other / PHOTO.name
+    twin.write_bytes(PHOTO.read_bytes())
+    done = run_cli("stylize", PHOTO, twin, "--model", NET, "-o", f"{out}/")
+    assert done.returncode == 2 and "share a file name" in done.stderr and str(twin) in done.stderr
+    assert not out.exists()
     for argv in (("stylize", "--size", "10x"), ("stylize", "--size", "0"), ("bench", "--warmup", "-1"),
                  ("video", "in.mp4"), ("optimize", "--iters", "x")):  # fmt: skip
         done = run_cli(*argv)

@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import shutil
 
+import numpy as np
 from conftest import photo, run_cli
+from PIL import Image
 
 PHOTOS = ("astronaut", "chelsea", "coffee")
 
@@ -64,3 +66,45 @@ def test_dash_output_is_stdout_never_a_folder_named_dash(tmp_path):
         assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
         assert len(done.stderr.strip().splitlines()) == 1, done.stderr
         assert not (tmp_path / "-").exists(), command
+
+
+def test_every_kind_of_bad_file_is_named_and_costs_only_itself(tmp_path):
+    """A damaged AVIF (its decoder raises RuntimeError), an image too thin for the size asked, a text file named
+    .png: each named on its own line, the good photo written."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    shutil.copy(photo("chelsea"), folder / "chelsea.png")
+    Image.fromarray(np.full((16, 4000, 3), 90, np.uint8)).save(folder / "thin.png")  # at --size 48: 48×0
+    (folder / "notes.png").write_text("not a picture\n" * 20)
+    (folder / "damaged.avif").write_bytes(_avif_its_decoder_raises_runtime_error_on())
+    output = tmp_path / "out"
+    done = run_cli("stylize", folder, "-o", output, "--size", "48", "--quiet")
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+    errors = done.stderr.strip().splitlines()
+    named = {
+        name: [line for line in errors if f"{name}:" in line] for name in ("damaged.avif", "thin.png", "notes.png")
+    }
+    assert all(len(lines) == 1 for lines in named.values()), done.stderr
+    assert errors[-1] == "impasto: error: 3 of 4 inputs could not be stylised (named above)"
+    assert [p.name.split("-")[0] for p in output.iterdir()] == ["chelsea"]
+
+
+def _avif_its_decoder_raises_runtime_error_on() -> bytes:
+    """A real AVIF with a few bytes changed, chosen so that Pillow's own AVIF decoder raises RuntimeError (about 1
+    in 70 such changes does, e.g. "Decoding of color planes failed")."""
+    import io
+
+    buffer = io.BytesIO()
+    Image.open(photo("coffee")).convert("RGB").save(buffer, "AVIF", quality=80)
+    rng = np.random.default_rng(0)
+    for _ in range(3000):
+        damaged = bytearray(buffer.getvalue())
+        for at in rng.integers(0, len(damaged), 4):
+            damaged[at] = int(rng.integers(0, 256))
+        try:
+            Image.open(io.BytesIO(bytes(damaged))).load()
+        except RuntimeError:
+            return bytes(damaged)
+        except Exception:
+            continue
+    raise AssertionError("no change of an AVIF made its decoder raise RuntimeError")

@@ -39,6 +39,25 @@ def test_the_provider_asked_for_passes():
 
 
 @pytest.mark.skipif("CUDAExecutionProvider" in ort.get_available_providers(), reason="a GPU build: CUDA may start")
-def test_the_command_line_has_allow_fallback(tmp_path):
-    done = run_cli("stylize", "--provider", "cuda", "--allow-fallback", "-o", tmp_path / "x.png", "--quiet")
-    assert done.returncode == 2 and "has no CUDAExecutionProvider" in done.stderr  # not installed: a different error
+def test_the_command_refuses_cuda_here_and_allow_fallback_runs_it_on_the_cpu_with_one_warning(tmp_path):
+    output = tmp_path / "x.png"
+    refused = run_cli("stylize", "--provider", "cuda", "-o", output, "--size", "48", "--quiet")
+    assert refused.returncode == 2 and "has no CUDAExecutionProvider" in refused.stderr and not output.exists()
+    ran = run_cli("stylize", "--provider", "cuda", "--allow-fallback", "-o", output, "--size", "48", "--quiet")
+    assert ran.returncode == 0, ran.stderr
+    lines = ran.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("impasto: warning:") and "running on the CPU" in lines[0]
+    assert output.is_file()
+    optimized = run_cli("optimize", "--provider", "cuda", "--allow-fallback", "-o", tmp_path / "o.png", "--size",
+                        "32", "--iters", "1", "--quiet")  # fmt: skip
+    assert optimized.returncode == 0, optimized.stderr
+    assert sum(line.startswith("impasto: warning:") for line in optimized.stderr.splitlines()) == 1
+
+
+def test_a_model_opened_after_a_fallback_runs_on_what_is_in_effect():
+    """IO binding and CUDA graphs follow the session's provider, not the one asked for."""
+    from impasto.runtime.core.sessions import config_in_effect
+
+    session = _cpu_session()
+    assert config_in_effect(session, SessionConfig(provider="cuda", cuda_graph=True)).device == "cpu"
+    assert config_in_effect(session, SessionConfig()) == SessionConfig()

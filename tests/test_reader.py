@@ -69,7 +69,7 @@ def test_exif_orientation_6_is_applied_in_every_format_that_carries_it(fmt):
     assert read_size(data, fmt) == (72, 48)  # the upright size, from the header alone
 
 
-@pytest.mark.parametrize("fmt", ["JPEG", "WEBP"])
+@pytest.mark.parametrize("fmt", ["JPEG", "WEBP", "PNG", "AVIF"])
 def test_every_exif_orientation(fmt):
     for orientation, stored in STORED.items():
         _assert_upright(decode_image(_encoded(stored(_scene()), fmt, orientation), fmt, min_side=8))
@@ -186,6 +186,28 @@ def test_a_display_p3_patch_is_read_as_its_srgb_value():
         assert np.abs(got - np.array(colour)).max() >= 6  # read as sRGB it would be this far off
 
 
+def test_a_heic_tagged_display_p3_by_primaries_is_read_as_srgb():
+    """Android phones tag HEIC colour with an nclx box (primaries, no ICC profile)."""
+    patch = np.full((32, 32, 3), (60, 170, 200), np.uint8)
+    buffer = io.BytesIO()
+    nclx = {"color_primaries": 12, "transfer_characteristics": 13, "matrix_coefficients": 6, "full_range_flag": 1}
+    Image.fromarray(patch).save(buffer, "HEIF", quality=-1, nclx_profile=nclx)
+    read = decode_image(buffer.getvalue(), "p3.heic").mean((0, 1))
+    # the same colour through the P3 ICC path above: (0, 173, 204); read as sRGB it would stay (60, 170, 200)
+    np.testing.assert_allclose(read, (0, 173, 204), atol=2.5)
+
+
+def test_a_palette_png_with_a_profile_is_converted():
+    profile = _icc_profile("Display P3 (test)", DISPLAY_P3)
+    patch = Image.fromarray(np.full((24, 24, 3), (180, 140, 100), np.uint8)).convert("P")
+    buffer = io.BytesIO()
+    patch.save(buffer, "PNG", icc_profile=profile)
+    read = decode_image(buffer.getvalue(), "palette.png")
+    expected = decode_image(_encoded(np.asarray(patch.convert("RGB")), "PNG", icc_profile=profile), "rgb.png")
+    np.testing.assert_array_equal(read, expected)
+    assert np.abs(read[0, 0] - (180, 140, 100)).max() >= 6  # converted, not read as sRGB
+
+
 def test_an_adobe_rgb_jpeg_is_converted_and_an_srgb_one_left_alone():
     adobe = [(0.6097, 0.3111, 0.0195), (0.2053, 0.6257, 0.0609), (0.1492, 0.0632, 0.7446)]
     patch = np.full((24, 24, 3), (40, 160, 90), np.uint8)
@@ -201,6 +223,31 @@ def test_truncation_is_told_by_the_decoder():
         data = photo(name).read_bytes()
         with pytest.raises(ImpastoError, match="truncated or corrupt"):
             decode_image(data[: len(data) * 2 // 3], name)
+    pixels = np.asarray(Image.open(photo("chelsea")).convert("RGB"))
+    for fmt in ("HEIF", "AVIF", "WEBP"):
+        data = _encoded(pixels, fmt)
+        for cut in (0.1, 0.5, 0.9):  # the header, the middle, the end of the data
+            with pytest.raises(ImpastoError, match="truncated or corrupt"):
+                decode_image(data[: int(len(data) * cut)], f"{fmt} cut at {cut}")
+
+
+def test_damaged_files_whose_decoder_raises_its_own_errors_are_one_line():
+    """Pillow's AVIF plugin raises RuntimeError for damaged data, not OSError: the reader still says one line."""
+    data = bytearray(_encoded(np.asarray(Image.open(photo("chelsea")).convert("RGB")), "AVIF"))
+    rng = np.random.default_rng(0)
+    kinds = set()
+    for _ in range(300):
+        damaged = bytearray(data)
+        for at in rng.integers(0, len(damaged), 8):
+            damaged[at] = int(rng.integers(0, 256))
+        try:
+            decode_image(bytes(damaged), "damaged.avif")
+        except ImpastoError as error:
+            kinds.add(str(error).split("(")[0])
+    assert kinds <= {
+        "damaged.avif: cannot decode image: the file is truncated or corrupt ",
+        "damaged.avif: cannot decode image: not an image in a format read here ",
+    }, kinds
 
 
 def test_a_webp_declaring_9000_by_9000_is_refused_before_decoding(tmp_path):
@@ -221,10 +268,17 @@ def test_a_webp_declaring_9000_by_9000_is_refused_before_decoding(tmp_path):
 
 @pytest.mark.parametrize("fmt", ["JPEG", "PNG", "WEBP", "TIFF", "BMP", "GIF", "HEIF", "AVIF"])
 def test_every_accepted_format_says_its_size_before_decoding(fmt):
-    data = _encoded(np.zeros((40, 56, 3), np.uint8), fmt)
-    assert read_size(data, fmt) == (56, 40)
-    with pytest.raises(ImageTooLarge, match="56×40"):
-        decode_image(data, fmt, max_pixels=56 * 40 - 1)
+    noise = np.random.default_rng(1).integers(0, 256, (400, 560, 3), dtype=np.uint8)
+    data = _encoded(noise, fmt)
+    assert read_size(data, fmt) == (560, 400)
+    with pytest.raises(ImageTooLarge, match="560×400"):
+        decode_image(data, fmt, max_pixels=560 * 400 - 1)
+    # proof that nothing was decoded: with its pixel data cut off, a reader that decoded first would say
+    # "truncated"; this one still answers from the header alone. (The WebP, HEIF and AVIF readers check their
+    # whole container when they open it: a cut file is refused as damaged, a whole one answered in under 1 ms.)
+    if fmt not in ("WEBP", "HEIF", "AVIF"):
+        with pytest.raises(ImageTooLarge, match="560×400"):
+            decode_image(data[: len(data) // 2], fmt, max_pixels=560 * 400 - 1)
 
 
 def test_a_jpeg_with_a_fill_byte_before_its_frame_header_is_still_measured():

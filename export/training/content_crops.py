@@ -14,8 +14,9 @@ import numpy as np
 
 from impasto.runtime.core.errors import ImpastoError
 from impasto.runtime.media.decode import read_image
+from impasto.runtime.media.paths import READABLE_SUFFIXES
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
+IMAGE_SUFFIXES = READABLE_SUFFIXES  # whatever the one reader reads (runtime/media/decode.py), HEIC included
 
 
 def list_images(folder: Path, exclude: list[str]) -> list[Path]:

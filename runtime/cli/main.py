@@ -51,6 +51,12 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USER_ERROR
     except BrokenPipeError:  # `impasto stylize - -o - | head` and the like: the reader left
         return 0
+    except Exception as error:
+        if type(error).__module__.startswith("onnxruntime") and "alloc" in str(error).lower():
+            print("impasto: error: out of memory (onnxruntime could not allocate); try a smaller --size",
+                  file=sys.stderr)  # fmt: skip
+            return EXIT_USER_ERROR
+        raise
 
 
 if __name__ == "__main__":

@@ -128,11 +128,10 @@ def run_optimize(args: argparse.Namespace) -> int:
 
 def write_result(image, output: Path) -> None:
     """The image as a PNG on stdout for ``-`` or to the file, atomically."""
-    from impasto.runtime.media.encode import encode_image, write_image
+    from impasto.runtime.media.encode import encode_image, write_image, write_stdout
 
     if output == Path(STDIO):
-        sys.stdout.buffer.write(encode_image(image, ".png"))
-        sys.stdout.buffer.flush()
+        write_stdout(encode_image(image, ".png"))
     else:
         write_image(output, image)
 

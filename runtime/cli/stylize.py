@@ -76,7 +76,7 @@ def add_stylize(commands) -> None:
 def _stdio(args: argparse.Namespace, stylizer, options: StylizeOptions) -> dict:
     """One image from stdin (INPUT -) or a file, to stdout (-o -) or a file."""
     from impasto.runtime.media.decode import decode_image, read_image
-    from impasto.runtime.media.encode import encode_image, write_image
+    from impasto.runtime.media.encode import encode_image, write_image, write_stdout
     from impasto.runtime.media.paths import check_output_path
 
     to_stdout = args.output == STDIO
@@ -93,8 +93,7 @@ def _stdio(args: argparse.Namespace, stylizer, options: StylizeOptions) -> dict:
         source = args.inputs[0]
     result = stylizer.stylize_with(image, options)
     if to_stdout:
-        sys.stdout.buffer.write(encode_image(result, STDOUT_FORMATS[args.format or "png"]))
-        sys.stdout.buffer.flush()
+        write_stdout(encode_image(result, STDOUT_FORMATS[args.format or "png"]))
     else:
         write_image(args.output, result)
     height, width = result.shape[:2]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import onnxruntime as ort
@@ -82,5 +83,13 @@ def provider_chain(config: SessionConfig, image_inputs: list[str] | None = None)
 
 
 def provider_list(config: SessionConfig, image_inputs: list[str] | None = None) -> list:
-    check_available(config.provider)
+    """The chain for ``config``; ImpastoError when onnxruntime here lacks its provider, unless
+    ``config.allow_fallback``, which says so in one warning line and runs on the CPU."""
+    try:
+        check_available(config.provider)
+    except ImpastoError as error:
+        if not config.allow_fallback:
+            raise
+        print(f"impasto: warning: {error}; running on the CPU (--allow-fallback)", file=sys.stderr)
+        return ["CPUExecutionProvider"]
     return provider_chain(config, image_inputs)

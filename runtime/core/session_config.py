@@ -57,6 +57,8 @@ class SessionConfig:
             )
         if self.cudnn_conv_algo_search not in CUDNN_ALGO_SEARCH:
             raise ImpastoError(f"unknown cuDNN algorithm search {self.cudnn_conv_algo_search!r}")
+        if self.cache_dir is not None and str(self.cache_dir) == "-":
+            raise ImpastoError("--cache-dir -: a cache is a folder, not stdout; name a folder")
         if self.cache_dir is not None and Path(self.cache_dir).exists() and not Path(self.cache_dir).is_dir():
             raise ImpastoError(f"--cache-dir {self.cache_dir}: exists and is not a folder")
         if self.cuda_graph and self.provider not in GPU_PROVIDERS:

@@ -52,7 +52,8 @@ def open_session(
         raise ImpastoError(f"{path}: not a loadable ONNX model ({reason[:200]})") from error
     if writing and writing[0].is_file():
         writing[0].replace(writing[1])
-    confirm_provider(session, config, path)
+    if PROVIDER_NAMES[config.provider] in (p if isinstance(p, str) else p[0] for p in providers):
+        confirm_provider(session, config, path)  # (not when --allow-fallback already chose the CPU, and said so)
     return session
 
 
@@ -75,3 +76,11 @@ def confirm_provider(session: ort.InferenceSession, config: SessionConfig, path:
 
 def metadata(session: ort.InferenceSession) -> dict[str, str]:
     return dict(session.get_modelmeta().custom_metadata_map)
+
+
+def config_in_effect(session: ort.InferenceSession, config: SessionConfig) -> SessionConfig:
+    """``config`` as ``session`` really runs: the CPU's when onnxruntime fell back (which only
+    ``config.allow_fallback`` lets through), so IO binding and CUDA graphs are not asked of a provider not there."""
+    if PROVIDER_NAMES[config.provider] in session.get_providers():
+        return config
+    return config.with_(provider="cpu", cuda_graph=False, trt_fp16=False, trt_profile=None)

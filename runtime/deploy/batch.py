@@ -15,6 +15,7 @@ import logging
 import os
 import sys
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,7 +25,7 @@ from impasto.runtime.core.session_config import SessionConfig
 from impasto.runtime.media import MAX_PIXELS
 from impasto.runtime.media.decode import read_image
 from impasto.runtime.media.encode import write_atomic, write_image
-from impasto.runtime.media.paths import STDIO, collect_inputs, plan_outputs
+from impasto.runtime.media.paths import STDIO, collect_inputs, naming, plan_outputs
 from impasto.runtime.nets.stylizer import StylizeOptions, Stylizer
 
 LEDGER = ".impasto-batch.json"  # in the output folder: {output file name: the settings it was made with}
@@ -78,17 +79,18 @@ class _StylizeActor:
                 write_image(target, self.stylizer.stylize_with(image, self.options))
                 errors.append("")
             except ImpastoError as error:  # this file's fault; the driver names it and decides whether to go on
-                errors.append(str(error))
+                errors.append(naming(source, error))
             seconds.append(time.perf_counter() - began)
         return {"input": list(batch["input"]), "output": list(batch["output"]), "seconds": seconds, "error": errors}
 
 
 def settings_fingerprint(stylizer: Stylizer, settings: BatchSettings) -> dict:
     """What an output depends on: the net file's bytes, the style (blend) and how it was stylised."""
-    return {
+    fingerprint = {
         "net_sha256": sha256_file(stylizer.net.path), "model": stylizer.name, "size": settings.size,
         "preserve_color": settings.preserve_color, "strength": settings.strength,
     }  # fmt: skip
+    return json.loads(json.dumps(fingerprint))  # as the ledger will read it back: an HxW size as a list
 
 
 def read_ledger(outputs_dir: Path) -> dict[str, dict]:
@@ -157,16 +159,22 @@ def run_batch(inputs_dir: Path, outputs_dir: Path, settings: BatchSettings, quie
         session = settings.session.with_(threads=threads)
         items = [{"input": str(i), "output": str(o)} for i, o in zip(inputs, outputs, strict=True)]
         processing_began = time.perf_counter()
-        dataset = ray.data.from_items(items, override_num_blocks=min(len(items), actors * 4)).map_batches(
-            _StylizeActor,
-            fn_constructor_args=(
-                settings.model, session, settings.precision,
-                StylizeOptions(settings.size, settings.preserve_color, strength=settings.strength),
-                settings.max_pixels,
-            ),
-            batch_size=settings.batch_size, concurrency=actors, num_gpus=1 if gpus else 0,
-            num_cpus=0 if gpus else threads,
-        )  # fmt: skip
+        # A local pool does not restart lost actors (a lost actor here is a fault to report); with Ray's default
+        # its core worker prints a warning about restarts on every run. Ray marks the keyword deprecated, hence the
+        # filter and the <2.64 bound in pyproject.
+        restarts = {} if settings.address else {"max_restarts": 0}
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*ray_remote_args.*deprecated")
+            dataset = ray.data.from_items(items, override_num_blocks=min(len(items), actors * 4)).map_batches(
+                _StylizeActor,
+                fn_constructor_args=(
+                    settings.model, session, settings.precision,
+                    StylizeOptions(settings.size, settings.preserve_color, strength=settings.strength),
+                    settings.max_pixels,
+                ),
+                batch_size=settings.batch_size, concurrency=actors, num_gpus=1 if gpus else 0,
+                num_cpus=0 if gpus else threads, **restarts,
+            )  # fmt: skip
         done, failed = _collect(dataset, outputs_dir, fingerprint, settings.strict)
         processing = time.perf_counter() - processing_began
     except ray.exceptions.RayError as error:

@@ -17,7 +17,7 @@ from impasto.runtime.core.errors import ImpastoError
 from impasto.runtime.core.io_binding import BoundRunner
 from impasto.runtime.core.registry import FEATURES, LOSS, resolve
 from impasto.runtime.core.session_config import SessionConfig
-from impasto.runtime.core.sessions import metadata, open_session
+from impasto.runtime.core.sessions import config_in_effect, metadata, open_session
 from impasto.runtime.gatys.settings import DEFAULT_MODEL
 
 LOSS_KIND, FEATURES_KIND = LOSS, FEATURES
@@ -79,8 +79,9 @@ class GatysLossModel:
         step; on the CPU numpy arrays are used in place anyway)."""
         config = (config or SessionConfig()).with_(memory_arena=False)
         path = resolve(model, LOSS, "loss").path
+        session = open_session(path, config)
+        config = config_in_effect(session, config)  # the CPU's, when --allow-fallback let onnxruntime fall back
         opener = partial(open_session, config=config)
-        session = opener(path)
         meta = metadata(session)
         kind = meta.get("impasto.kind")
         features = None

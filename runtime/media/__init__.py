@@ -15,4 +15,7 @@ PIXEL_CEILING = 1 << 30  # what --max-pixels may be raised to: 1 G pixels, 12 Gi
 # ceiling, for code that opens images elsewhere, and its warning below the ceiling would only repeat ours.
 Image.MAX_IMAGE_PIXELS = PIXEL_CEILING
 warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
+# Pillow warns on stderr about metadata it cannot parse (a corrupt EXIF block, a TIFF tag past the file's end);
+# the photo is still read (unrotated, as browsers show it), and the CLI's stderr is for one line per bad file
+warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL\.")
 pillow_heif.register_heif_opener()  # HEIC/HEIF (iPhone photos) through Image.open

@@ -1,7 +1,8 @@
 """The one image reader: every command, the server, batch and training decode images here, through Pillow.
 
 What phones and cameras make is read as it looks: EXIF orientation applied (JPEG, WebP, PNG, TIFF, HEIC, AVIF),
-colour profiles (Display-P3, Adobe RGB, …) converted to sRGB through ImageCms, data after the image's end (Motion
+colour profiles (Display-P3, Adobe RGB, …) converted to sRGB through ImageCms (and HEIF's primaries-only nclx
+tags, ``primaries.py``), data after the image's end (Motion
 Photos carry a video there) ignored, HEIC/HEIF through pillow-heif. The size is read from the header before a pixel
 is decoded, so an image over the pixel limit costs nothing; truncation is told by the decoder itself. Nothing here
 touches process-wide state per call (no stderr swap), so servers may decode in threads.
@@ -19,6 +20,7 @@ from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 
 from impasto.runtime.core.errors import ImpastoError
 from impasto.runtime.media import MAX_PIXELS, PIXEL_CEILING
+from impasto.runtime.media.primaries import nclx_to_srgb
 
 MIN_SIDE = 16
 # Formats read (multi-picture JPEGs come with JPEG), each declaring its size in its header; others (PSD, EPS, ICO,
@@ -64,24 +66,50 @@ def decode_image(data: bytes, name: str, min_side: int = MIN_SIDE, max_pixels: i
 
 def read_size(data: bytes, name: str) -> tuple[int, int]:
     """(width, height) from the header, nothing decoded. ImpastoError when the bytes are no accepted image."""
-    with _open(io.BytesIO(data), name) as image:
+    with _open(io.BytesIO(data), name, PIXEL_CEILING) as image:
         return _upright_size(image)
 
 
-def _open(source: BinaryIO, name: str) -> Image.Image:
-    if source.read(1) == b"":
+# what each accepted format's first bytes are, to tell a damaged file of a known kind from one of no known kind
+_SIGNATURES = (
+    (b"\xff\xd8\xff", "JPEG"), (b"\x89PNG\r\n\x1a\n", "PNG"), (b"GIF8", "GIF"), (b"BM", "BMP"),
+    (b"II*\0", "TIFF"), (b"MM\0*", "TIFF"),
+)  # fmt: skip
+_HEIF_BRANDS = (b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1", b"avif", b"avis")
+
+
+def _kind(head: bytes) -> str | None:
+    """The accepted format these first bytes announce, or None."""
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "WebP"
+    if head[4:8] == b"ftyp" and head[8:12] in _HEIF_BRANDS:
+        return "AVIF" if head[8:12] in (b"avif", b"avis") else "HEIF"
+    return next((kind for signature, kind in _SIGNATURES if head.startswith(signature)), None)
+
+
+def _damaged(name: str, error: BaseException | str) -> ImpastoError:
+    reason = str(error).strip() or type(error).__name__
+    return ImpastoError(f"{name}: cannot decode image: the file is truncated or corrupt ({reason[:200]})")
+
+
+def _open(source: BinaryIO, name: str, max_pixels: int) -> Image.Image:
+    head = source.read(16)
+    if head == b"":
         raise ImpastoError(f"{name}: empty file (0 bytes)")
     source.seek(0)
     try:
         return Image.open(source, formats=ACCEPTED_FORMATS)  # reads the header only
     except Image.DecompressionBombError as error:  # over Pillow's own guard, set at our ceiling (media/__init__.py)
         pixels = re.search(r"\((\d+) pixels\)", str(error))  # Pillow says the count, not the sides
-        raise ImageTooLarge(name, 0, 0, PIXEL_CEILING, int(pixels.group(1)) if pixels else None) from None
+        raise ImageTooLarge(name, 0, 0, max_pixels, int(pixels.group(1)) if pixels else None) from None
     except UnidentifiedImageError:
-        kinds = ", ".join(sorted({"JPEG", "PNG", "WebP", "HEIC", "AVIF", "TIFF", "BMP", "GIF"}))
+        kind = _kind(head)
+        if kind:  # a JPEG, HEIC, … whose header its decoder could not get through
+            raise _damaged(name, f"a {kind} file its decoder cannot open") from None
+        kinds = "JPEG, PNG, WebP, HEIC, AVIF, TIFF, BMP, GIF"
         raise ImpastoError(f"{name}: cannot decode image: not an image in a format read here ({kinds})") from None
-    except (OSError, SyntaxError, ValueError) as error:  # a header Pillow recognised but could not parse
-        raise ImpastoError(f"{name}: cannot decode image: the file is truncated or corrupt ({error})") from None
+    except Exception as error:  # a header its plugin recognised but could not parse; the decoders' types vary
+        raise _damaged(name, error) from None
 
 
 def _upright_size(image: Image.Image) -> tuple[int, int]:
@@ -109,7 +137,7 @@ def _orientation(image: Image.Image, decoded: bool) -> int:
 
 
 def _decode(source: BinaryIO, name: str, min_side: int, max_pixels: int) -> np.ndarray:
-    with _open(source, name) as image:
+    with _open(source, name, max_pixels) as image:
         width, height = image.size  # the stored size: the pixel count and the shorter side do not turn
         if width * height > max_pixels:
             raise ImageTooLarge(name, *_upright_size(image), max_pixels)
@@ -120,11 +148,13 @@ def _decode(source: BinaryIO, name: str, min_side: int, max_pixels: int) -> np.n
             )
         try:
             image.load()
-        except (OSError, SyntaxError, ValueError, EOFError) as error:  # the decoder's own word on the data
-            reason = str(error).strip() or type(error).__name__
-            raise ImpastoError(f"{name}: cannot decode image: the file is truncated or corrupt ({reason})") from None
-        upright = _transposed(image)
-        return _to_rgb_float(_in_srgb(upright))
+            upright = _transposed(image)
+            pixels = _to_rgb_float(_in_srgb(upright))
+        except MemoryError:
+            raise
+        except Exception as error:  # the decoder's own word on the data (OSError, SyntaxError, RuntimeError, …)
+            raise _damaged(name, error) from None
+        return nclx_to_srgb(pixels, image.info.get("nclx_profile"))
 
 
 def _transposed(image: Image.Image) -> Image.Image:
@@ -140,6 +170,8 @@ def _in_srgb(image: Image.Image) -> Image.Image:
     """The image converted from its embedded ICC profile to sRGB (perceptual intent); unchanged without one, with an
     sRGB one, or with one LittleCMS cannot use (read as sRGB, as browsers do)."""
     icc = image.info.get("icc_profile")
+    if icc and image.mode in ("P", "PA"):  # a palette's colours are in the profile's space too
+        image = image.convert("RGBA" if image.mode == "PA" or "transparency" in image.info else "RGB")
     if not icc or image.mode not in ("RGB", "RGBA", "CMYK", "L", "LA"):
         return image
     try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 import tempfile
 from pathlib import Path
 
@@ -42,6 +43,24 @@ def write_atomic(path: str | Path, data: bytes) -> None:
         if isinstance(error, OSError):
             raise ImpastoError(f"{path}: cannot write ({error.strerror})") from error
         raise
+
+
+def write_stdout(data: bytes) -> None:
+    """``data`` to stdout (``-o -``). ImpastoError when stdout is closed or cannot take it (a full disk);
+    BrokenPipeError when the reader left, which the CLI ends quietly. Either way stdout is pointed at /dev/null
+    after a failure, so the interpreter's last flush at exit does not fail again with a traceback."""
+    if sys.stdout is None:
+        raise ImpastoError("stdout is closed; name an output file instead of -")
+    try:
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+    except OSError as error:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        if isinstance(error, BrokenPipeError):
+            raise
+        raise ImpastoError(f"cannot write to stdout ({error.strerror})") from None
 
 
 def write_image(path: str | Path, image: np.ndarray) -> None:

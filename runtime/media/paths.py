@@ -21,7 +21,7 @@ STDIO = "-"  # as an input: stdin; as an output: stdout, where a command can wri
 def check_output_path(path: str | Path, suffixes=WRITABLE_SUFFIXES, kind: str = "output") -> Path:
     """Fail early, before any work, when the result could not be written there (``kind`` names it in errors)."""
     if str(path) == STDIO:
-        raise ImpastoError(f"-o -: this command cannot write its {kind} to stdout; name a file")
+        raise ImpastoError(f"-: this command cannot write its {kind} to stdout; name a file")
     path = Path(path)
     if path.suffix.lower() not in suffixes:
         raise ImpastoError(f"{path}: unsupported {kind} type {path.suffix or '(none)'}; use {', '.join(suffixes)}")
@@ -43,6 +43,13 @@ def check_writable_folder(folder: Path, named: str | Path | None = None) -> None
         raise ImpastoError(f"{named or folder}: cannot create a file in folder {folder} ({error.strerror})") from None
     os.close(fd)
     os.unlink(probe)
+
+
+def naming(path: str | Path, error: Exception) -> str:
+    """``error``'s message, beginning with the file's name when it does not already (a folder's bad file must be
+    named, whichever step refused it)."""
+    message = str(error)
+    return message if message.startswith(str(path)) else f"{path}: {message}"
 
 
 def collect_inputs(inputs: list[str | Path]) -> list[Path]:
@@ -81,8 +88,16 @@ def plan_outputs(inputs: list[Path], output: str | Path, model_name: str) -> lis
         suffix = given if given in WRITABLE_SUFFIXES else ".jpg" if given in PHOTO_SUFFIXES else ".png"
         planned.append(output / f"{path.stem}-{label}{suffix}")
     refuse_overwriting_inputs(inputs, planned)
-    if len(set(planned)) != len(planned):
-        raise ImpastoError("two inputs share a file name; stylise them into different folders")
+    seen: dict[Path, Path] = {}
+    for source, target in zip(inputs, planned, strict=True):
+        if target in seen and seen[target] == source:
+            raise ImpastoError(f"{source}: given twice")
+        if target in seen:
+            raise ImpastoError(
+                f"{seen[target]} and {source} share a file name: both would be written to {target}; stylise them "
+                "into different folders"
+            )
+        seen[target] = source
     make_folder(output)  # only once every other check has passed: a refused run leaves nothing behind
     check_writable_folder(output)
     return planned

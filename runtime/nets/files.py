@@ -19,6 +19,7 @@ from impasto.runtime.core.errors import ImpastoError
 from impasto.runtime.media import MAX_PIXELS
 from impasto.runtime.media.decode import read_image
 from impasto.runtime.media.encode import write_image
+from impasto.runtime.media.paths import naming
 from impasto.runtime.nets.stylizer import StylizeOptions, Stylizer
 from impasto.runtime.nets.tiling import tile_count
 
@@ -54,10 +55,11 @@ def stylize_files(
     bar = tqdm(total=len(inputs), desc=f"stylize {stylizer.name}", unit="img", disable=True if quiet else None)
 
     def fail(path: Path, error: ImpastoError) -> None:
+        message = naming(path, error)
         if strict:
-            raise error
-        report.failed.append((path, str(error)))
-        tqdm.write(f"impasto: error: {error}", file=sys.stderr)
+            raise ImpastoError(message) from None
+        report.failed.append((path, message))
+        tqdm.write(f"impasto: error: {message}", file=sys.stderr)
         bar.update(1)
 
     try:

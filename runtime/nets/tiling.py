@@ -102,7 +102,7 @@ def stylize_large(
     if tile_count(image.shape, tile, overlap) == 1:
         return model.stylize(image)
     net = model.global_norm()
-    sample = statistics_copy(image, stats_side or default_stats_side(tile))
+    sample = statistics_copy(image, stats_side or default_stats_side(tile), model.min_side)
     extra = model.style_feeds()  # a net of several styles: its style weights, for every pass
     stats = net.stats(sample, extra)
     return stylize_tiled(lambda part: net.stylize(part, stats, extra), image, tile, overlap)
@@ -113,8 +113,10 @@ def default_stats_side(tile: int) -> int:
     return round(tile * math.sqrt(2))
 
 
-def statistics_copy(image: np.ndarray, side: int) -> np.ndarray:
-    """``image`` scaled, keeping its aspect ratio, to at most ``side``² pixels (itself when it has no more).
+def statistics_copy(image: np.ndarray, side: int, min_side: int = 1) -> np.ndarray:
+    """``image`` scaled, keeping its aspect ratio, to at most ``side``² pixels (itself when it has no more), but never
+    to a short side under ``min_side`` (the net's least): a 16×500000 strip is not shrunk to 8 px, which the net's
+    8-px reflection border cannot pad; such a strip's copy then exceeds the budget.
 
     Bounded by pixel count, not by the long side: a 4800×600 panorama copied to a 1024-px long side is 128 px high,
     too coarse for statistics that stand in for the whole image's (13 levels from the one-pass result, where a 4:3
@@ -123,5 +125,7 @@ def statistics_copy(image: np.ndarray, side: int) -> np.ndarray:
     height, width = image.shape[:2]
     if height * width <= side * side:
         return image
-    factor = math.sqrt(side * side / (height * width))
-    return resize(image, (max(1, math.floor(width * factor)), max(1, math.floor(height * factor))))
+    factor = max(math.sqrt(side * side / (height * width)), min(1.0, min_side / min(height, width)))
+    if factor >= 1.0:
+        return image
+    return resize(image, (max(1, round(width * factor)), max(1, round(height * factor))))

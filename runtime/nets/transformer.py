@@ -18,7 +18,7 @@ from impasto.runtime.core.io_binding import BoundRunner
 from impasto.runtime.core.providers import provider_list
 from impasto.runtime.core.registry import TRANSFORMER, resolve
 from impasto.runtime.core.session_config import SessionConfig
-from impasto.runtime.core.sessions import metadata, open_session, session_options
+from impasto.runtime.core.sessions import config_in_effect, metadata, open_session, session_options
 
 
 class TransformerModel:
@@ -46,6 +46,7 @@ class TransformerModel:
         # with CUDA graphs the session that runs is opened per frame size (see run); this one, without them, reads
         # the metadata (onnxruntime refuses a graph-capturing session whose shape arithmetic stays on the CPU)
         self.session = open_session(path, config.with_(cuda_graph=False) if config.cuda_graph else config)
+        config = config_in_effect(self.session, config)
         meta = metadata(self.session)
         kind = meta.get("impasto.kind")
         if kind != TRANSFORMER:
