@@ -269,7 +269,16 @@ def inputs(tmp_path_factory) -> dict[str, Path]:
         container.mux(cover.encode(picture.reformat(format="yuvj420p")))
         container.mux(cover.encode())
         _write_tone(container, sound, 0.5)
+    import impasto.runtime.media  # noqa: F401  (registers the HEIF writer with Pillow)
+
+    heic, avif = folder / "IMG_0001.HEIC", folder / "photo.avif"
+    orientation = Image.Exif()
+    orientation[0x0112] = 6  # with EXIF, FFmpeg's frames carry side data newer than PyAV's enum knows
+    Image.open(photo("coffee")).convert("RGB").save(heic, "HEIF", exif=orientation.tobytes())
+    Image.open(photo("coffee")).convert("RGB").save(avif, "AVIF")
     return {
+        "heic": heic,
+        "avif": avif,
         "clip": write_clip(folder / "clip.mp4", _pan(ODD, 4)),
         "opus": write_clip(folder / "opus.mkv", _pan(ODD, 4), audio="libopus", audio_seconds=0.3),
         "text": text,
@@ -288,6 +297,8 @@ def inputs(tmp_path_factory) -> dict[str, Path]:
         ("text", "out.mp4", "cannot read video from it", "input"),
         ("tone", "out.mp4", "has no video stream", "input"),
         ("photo", "out.mp4", "is a still image", "input"),
+        ("heic", "out.mp4", "is a still image", "input"),
+        ("avif", "out.mp4", "is a still image", "input"),
         ("opus", "out.mov", "cannot hold the opus audio", "output"),
     ],
 )

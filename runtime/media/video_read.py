@@ -56,11 +56,24 @@ def upright(image: np.ndarray, matrix: np.ndarray | None) -> np.ndarray:
 
 
 def display_matrix(frame: av.VideoFrame) -> np.ndarray | None:
-    """The frame's display matrix (9 int32), or None when it has none."""
-    for data in frame.side_data:
-        if data.type.name == "DISPLAYMATRIX":
-            return np.frombuffer(bytes(data), dtype=np.int32)
-    return None
+    """The frame's display matrix (9 int32), or None when it has none.
+
+    PyAV lists side data through an enum that ends before FFmpeg's newest kinds (a HEIC's EXIF is type 31): then
+    its ``rotation`` (FFmpeg's av_display_rotation_get) is turned back into a matrix, as av_display_rotation_set
+    makes one; a mirroring, if any, is lost in that case.
+    """
+    try:
+        for data in frame.side_data:
+            if data.type.name == "DISPLAYMATRIX":
+                return np.frombuffer(bytes(data), dtype=np.int32)
+        return None
+    except ValueError:
+        angle = frame.rotation
+        if not angle:
+            return None
+        radians = -math.radians(angle)
+        cosine, sine = round(math.cos(radians) * 65536), round(math.sin(radians) * 65536)
+        return np.array([cosine, -sine, 0, sine, cosine, 0, 0, 0, 1 << 30], dtype=np.int32)
 
 
 def to_rgb(frame: av.VideoFrame) -> np.ndarray:
@@ -69,9 +82,18 @@ def to_rgb(frame: av.VideoFrame) -> np.ndarray:
     return np.ascontiguousarray(upright(rgb, display_matrix(frame)), dtype=np.float32)
 
 
-def _is_still_image(container: av.container.InputContainer) -> bool:
+_HEIF_STILL_BRANDS = (b"heic", b"heix", b"heim", b"heis", b"mif1", b"avif")  # image sequences: msf1, hevc, avis
+
+
+def _is_still_image(container: av.container.InputContainer, path: Path) -> bool:
+    """png_pipe, jpeg_pipe, webp_pipe …, and HEIC/AVIF photos (FFmpeg opens those as MP4 and ignores their crop
+    and orientation); GIF and APNG are animations."""
     name = container.format.name
-    return name == "image2" or name.endswith("_pipe")  # png_pipe, jpeg_pipe, webp_pipe …; GIF and APNG are animations
+    if name == "image2" or name.endswith("_pipe"):
+        return True
+    with path.open("rb") as handle:
+        head = handle.read(12)
+    return head[4:8] == b"ftyp" and head[8:12] in _HEIF_STILL_BRANDS
 
 
 class VideoFile:
@@ -106,7 +128,7 @@ class VideoFile:
         self.frame_count: int | None = self.stream.frames or estimate or None  # for progress bars (None: unknown)
 
     def _video_stream(self) -> av.video.stream.VideoStream:
-        if _is_still_image(self.container):
+        if _is_still_image(self.container, self.path):
             raise ImpastoError(f"{self.path}: is a still image, not a video (use impasto stylize)")
         cover = av.stream.Disposition.attached_pic  # an audio file's cover art shows as a one-picture video stream
         moving = [s for s in self.container.streams.video if not s.disposition & cover]
