@@ -40,6 +40,10 @@ def add_serve(commands) -> None:
     number("--max-upload-mb", positive, "max_upload_bytes", "upload limit in MiB", scale=1 << 20)
     number("--max-pixels", positive_int, "max_pixels", "image pixel limit")
     number("--max-jobs", positive_int, "max_jobs", "optimisation jobs waiting or running")
+    number("--job-timeout", positive, "job_timeout_s", "seconds a job may run before it is stopped")
+    number("--max-job-cost", positive_int, "max_job_cost", "largest job, in size² × iterations")
+    number("--upload-timeout", positive, "upload_timeout_s", "seconds an upload may take to arrive")
+    number("--max-connections", positive_int, "max_connections", "connections served at once")
     parser.add_argument("--api-key", default=os.environ.get("IMPASTO_API_KEY"), help=argparse.SUPPRESS)
     add_precision(parser)
     add_session_options(parser)
@@ -51,15 +55,22 @@ def run_serve(args: argparse.Namespace) -> int:
         import uvicorn
 
         from impasto.runtime.serve.app import create_app
+        from impasto.runtime.serve.protocol import MAX_HEADER_BYTES, BoundedH11Protocol
     except ImportError as error:
         raise ImpastoError(f"`impasto serve` needs the serve extra (pip install 'impasto[serve]'): {error}") from error
     settings = ServeSettings(
         session=session_config(args), precision=args.precision, slots=args.slots, queue=args.queue,
         timeout_s=args.timeout, max_upload_bytes=int(args.max_upload_mb * (1 << 20)), max_pixels=args.max_pixels,
-        api_key=args.api_key or None, max_jobs=args.max_jobs,
+        api_key=args.api_key or None, max_jobs=args.max_jobs, job_timeout_s=args.job_timeout,
+        max_job_cost=int(args.max_job_cost), upload_timeout_s=args.upload_timeout,
+        max_connections=args.max_connections,
     )  # fmt: skip
     app = create_app(settings)
     key = "with an API key" if settings.api_key else "open (no API key)"
     print(f"impasto serve: http://{args.host}:{args.port}/ ({key})", file=sys.stderr, flush=True)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    # h11 with a bounded head (httptools buffers headers without limit), a cap on connections
+    uvicorn.run(
+        app, host=args.host, port=args.port, log_level="warning", http=BoundedH11Protocol,
+        h11_max_incomplete_event_size=MAX_HEADER_BYTES, limit_concurrency=settings.max_connections,
+    )  # fmt: skip
     return 0

@@ -31,6 +31,7 @@ from impasto.runtime.media.resize import long_side_size, resize, resize_long_sid
 COARSEST_SIDE = 384  # multi-scale halves the size while the half is at least this long
 Evaluate = Callable[[np.ndarray], Evaluation]
 OnStep = Callable[[Evaluation], None]
+ShouldStop = Callable[[], bool]
 
 
 @dataclass
@@ -60,6 +61,15 @@ class OptimizeInterrupted(KeyboardInterrupt):
     def __init__(self, result: OptimizeResult | None, loss: float | None, done: int, total: int) -> None:
         super().__init__(f"interrupted at iteration {done} of {total}")
         self.result, self.loss, self.done, self.total = result, loss, done, total
+
+
+class OptimizeStopped(Exception):
+    """``should_stop()`` said yes: the run was abandoned (a cancelled or timed-out server job) after ``done`` of
+    ``total`` iterations. Not a KeyboardInterrupt and not an ImpastoError, so callers tell it from both."""
+
+    def __init__(self, done: int, total: int) -> None:
+        super().__init__(f"stopped at iteration {done} of {total}")
+        self.done, self.total = done, total
 
 
 def plan_sizes(size: int, scales: int | None, min_side: int) -> list[int]:
@@ -167,11 +177,14 @@ def optimize(
     settings: OptimizeSettings | None = None,
     progress: bool = True,
     on_progress: Callable[[int, int], None] | None = None,
+    should_stop: ShouldStop | None = None,
 ) -> OptimizeResult:
     """Stylise ``content`` (H×W×3 RGB 0–255) with ``styles``; the result's long side is ``settings.size``.
 
     ``on_progress(done, total)`` is called after every iteration (the server's jobs report it). Ctrl-C raises
-    ``OptimizeInterrupted`` with the best image so far, so a long run stopped early still gives its result."""
+    ``OptimizeInterrupted`` with the best image so far, so a long run stopped early still gives its result.
+    ``should_stop()`` is asked before every loss evaluation and after every iteration (so a server can cancel a job
+    or end one past its time within one iteration); once it answers True, ``OptimizeStopped`` is raised."""
     settings = settings or OptimizeSettings()
     preflight(model, content, styles, settings)
     content, final_side = exact_content(content, settings)
@@ -182,7 +195,7 @@ def optimize(
         styles = [match_color_histogram(style, content) for style in styles]
     sizes = plan_sizes(final_side, settings.scales, model.min_side)
     iterations = plan_iterations(settings.iters, len(sizes))
-    run = _Run(model, settings, styles, sum(iterations), progress, on_progress)
+    run = _Run(model, settings, styles, sum(iterations), progress, on_progress, should_stop)
     final_size = long_side_size(content.shape, sizes[-1])  # (width, height) of the result
     current = content
     try:
@@ -211,6 +224,7 @@ class _Run:
         total: int,
         progress: bool,
         on_progress: Callable[[int, int], None] | None,
+        should_stop: ShouldStop | None = None,
     ) -> None:
         self.model, self.settings, self.styles = model, settings, styles
         self.weights: LossWeights = model.weights(settings.content_weight, settings.style_weight, settings.tv_weight)
@@ -218,7 +232,7 @@ class _Run:
         self.result = OptimizeResult(image=np.zeros((0, 0, 3), np.float32))
         self.best = BestSoFar()
         self.total, self.done = total, 0  # done: iterations so far (the bar's own count stays 0 when it is off)
-        self.on_progress = on_progress
+        self.on_progress, self.should_stop = on_progress, should_stop
         self.bar = tqdm(total=total, unit="it", disable=not progress, dynamic_ncols=True)
 
     def scale(
@@ -251,8 +265,10 @@ class _Run:
             )
             self.bar.set_postfix(loss=f"{evaluation.loss:.4g}", style=f"{evaluation.style:.3g}", refresh=False)
             self.advance_to(self.done + 1)
+            self.check_stop()
 
         def evaluate(image: np.ndarray) -> Evaluation:
+            self.check_stop()
             evaluation = model.evaluate(image, targets, self.weights)
             self.best.offer(image, evaluation.loss)
             return evaluation
@@ -263,6 +279,12 @@ class _Run:
         else:
             x = run_adam(evaluate, x, iters, on_step, settings.learning_rate)
         return to_hwc(x)
+
+    def check_stop(self) -> None:
+        """Raise ``OptimizeStopped`` once ``should_stop()`` says so (raising out of scipy's function or callback
+        ends its L-BFGS-B at once)."""
+        if self.should_stop is not None and self.should_stop():
+            raise OptimizeStopped(self.done, self.total)
 
     def advance_to(self, done: int) -> None:
         self.done = done

@@ -8,8 +8,10 @@ time limit (504).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import contextlib
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import TypeVar
 
 from impasto.runtime.serve.errors import ApiError
@@ -19,6 +21,13 @@ from impasto.runtime.serve.settings import ServeSettings
 T = TypeVar("T")
 
 
+@dataclass
+class Place:
+    """A request's place in the queue; ``queued`` until its work gets a slot."""
+
+    queued: bool = True
+
+
 class Slots:
     """Admission control: ``slots`` requests run, ``queue`` wait, the rest are turned away at once."""
 
@@ -26,29 +35,51 @@ class Slots:
         self.settings, self.metrics = settings, metrics
         self.executor = ThreadPoolExecutor(max_workers=settings.slots, thread_name_prefix="impasto-stylize")
         self._semaphore: asyncio.Semaphore | None = None  # made on first use, inside the server's event loop
-        self.waiting = 0
+        self.waiting = 0  # requests holding a queue place (reading their upload, or waiting for a slot)
+        self.running = 0  # requests whose work holds a slot
 
     def admit(self) -> None:
         """503 now if a request would have to be turned away; called before an upload is read, so a full server
         does not buffer bodies it will refuse."""
         if self._semaphore is None:
             self._semaphore = asyncio.Semaphore(self.settings.slots)
-        if self._semaphore.locked() and self.waiting >= self.settings.queue:
+        if self.waiting + self.running >= self.settings.slots + self.settings.queue:
             raise ApiError(
-                503, "overloaded", f"all {self.settings.slots} slots busy and {self.waiting} requests waiting; retry",
-                {"Retry-After": str(self.settings.retry_after_s)},
+                503, "overloaded", f"{self.running} of {self.settings.slots} slots busy and {self.waiting} requests "
+                "waiting; retry", {"Retry-After": str(self.settings.retry_after_s)},
             )  # fmt: skip
 
-    async def run(self, work: Callable[[], T]) -> T:
-        """``work()`` on a worker thread, once a slot is free; 503 when the queue is full, 504 past the limit."""
+    @contextlib.asynccontextmanager
+    async def place(self) -> AsyncIterator[Place]:
+        """A place in the queue from before a request's body is read until its work has a slot (503 at once when
+        there is none): a body counts against the queue from its first byte, so (slots + queue) × upload limit
+        bounds the memory uploads hold, however slowly they arrive. Hand it to :meth:`run`."""
         self.admit()
-        self.waiting += 1
+        place = Place()
+        self._queue(+1)
+        try:
+            yield place
+        finally:
+            if place.queued:
+                self._queue(-1)
+
+    def _queue(self, change: int) -> None:
+        self.waiting += change
         self.metrics.queue_depth.set(self.waiting)
+
+    async def run(self, work: Callable[[], T], place: Place | None = None) -> T:
+        """``work()`` on a worker thread, once a slot is free; 503 when the queue is full, 504 past the limit.
+        ``place``: the queue place this request already holds (:meth:`place`), else one is taken now."""
+        if place is None:
+            self.admit()
+            place = Place()
+            self._queue(+1)
         try:
             await self._semaphore.acquire()
         finally:
-            self.waiting -= 1
-            self.metrics.queue_depth.set(self.waiting)
+            place.queued = False
+            self._queue(-1)
+        self.running += 1
         self.metrics.in_flight.inc()
         future = asyncio.get_running_loop().run_in_executor(self.executor, work)
         try:
@@ -57,7 +88,12 @@ class Slots:
             raise ApiError(504, "timeout", f"took longer than {self.settings.timeout_s:g} s") from None
         finally:
             # the slot is free only when the thread is, so a timed-out request cannot oversubscribe the workers
-            future.add_done_callback(lambda _: (self._semaphore.release(), self.metrics.in_flight.dec()))
+            future.add_done_callback(lambda _: self._free_slot())
+
+    def _free_slot(self) -> None:
+        self.running -= 1
+        self._semaphore.release()
+        self.metrics.in_flight.dec()
 
     def shutdown(self) -> None:
         """Stop the workers without waiting for them (the app is shutting down)."""

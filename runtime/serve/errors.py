@@ -34,3 +34,19 @@ def internal_error_response(metrics: ServerMetrics) -> JSONResponse:
     """The 500 answer to an unexpected exception: counted, and without details of it."""
     metrics.errors.labels("internal").inc()
     return JSONResponse(error_body("internal", "internal error"), status_code=500)
+
+
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",  # a result served as image/png is never sniffed into HTML
+    "X-Frame-Options": "DENY",  # the page cannot be framed (clickjacking); CSP's frame-ancestors says it too
+    "Referrer-Policy": "no-referrer",
+}
+
+HTTP_KINDS = {404: "not_found", 405: "method_not_allowed", 413: "upload_too_large", 400: "bad_request"}
+
+
+def http_error_response(status: int, detail: str, metrics: ServerMetrics, headers: dict | None = None) -> JSONResponse:
+    """Starlette's own refusals (no such route, wrong method, a malformed multipart body) in the API's shape."""
+    kind = HTTP_KINDS.get(status, "http_error")
+    metrics.errors.labels(kind).inc()
+    return JSONResponse(error_body(kind, detail), status_code=status, headers=headers)
