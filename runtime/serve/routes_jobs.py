@@ -16,13 +16,13 @@ import time
 import numpy as np
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field
 
 from impasto.runtime.core.errors import ImpastoError
 from impasto.runtime.media.resize import resize_long_side
 from impasto.runtime.serve.errors import ApiError
 from impasto.runtime.serve.jobs import Job, JobQueue
-from impasto.runtime.serve.params import ResultParams, output_format, parse_params
+from impasto.runtime.serve.params import ResultParams, StrictParams, output_format, parse_params
 from impasto.runtime.serve.settings import ServeSettings
 from impasto.runtime.serve.state import ServerState, server_state
 from impasto.runtime.serve.uploads import decode_upload, upload_and_params
@@ -38,10 +38,8 @@ AUTH_FIELDS = ("key",)  # ?key= carries the API key (runtime/serve/auth.py); not
 _decoding = threading.Lock()  # one job upload decoded at a time: a decode's peak memory is many times the image's
 
 
-class JobParams(BaseModel):
+class JobParams(StrictParams):
     """A job's options, strictly: unknown fields, non-finite numbers and words that are not booleans are refused."""
-
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, str_strip_whitespace=True)
 
     size: int = Field(256, ge=32)
     iters: int = Field(100, ge=1)
@@ -68,19 +66,11 @@ def job_params(params: dict, images: dict[str, bytes], settings: ServeSettings) 
     for name in images:
         if name not in IMAGE_FIELDS:
             raise _bad(name, f"unknown file field (send {' and '.join(IMAGE_FIELDS)})")
-    values = {name: value for name, value in params.items() if name not in AUTH_FIELDS and value != ""}
+    values = {name: value for name, value in params.items() if name not in AUTH_FIELDS}
     for name in IMAGE_FIELDS:
         if name in values:
             raise _bad(name, "must be an uploaded file, not a text field")
-    try:
-        parsed = JobParams.model_validate(values)
-    except ValidationError as error:
-        first = error.errors()[0]
-        name = ".".join(str(part) for part in first["loc"]) or "parameters"
-        reason = first["msg"]
-        if first["type"] == "extra_forbidden":
-            reason = f"unknown field (accepted: {', '.join(JobParams.model_fields)})"
-        raise _bad(name, f"{reason}, not {str(first.get('input'))[:40]!r}") from None
+    parsed = parse_params(JobParams, values)
     if parsed.size > settings.max_job_size:
         raise _bad("size", f"{parsed.size} is over this server's limit of {settings.max_job_size}")
     if parsed.iters > settings.max_job_iters:
