@@ -50,8 +50,9 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
 
     # no slash redirects: a redirect would name whatever host the client's Host header said
     app = FastAPI(
-        title="Impasto", summary="Neural style transfer on onnxruntime", lifespan=lifespan, redirect_slashes=False
-    )
+        title="Impasto", summary="Neural style transfer on onnxruntime", lifespan=lifespan, redirect_slashes=False,
+        docs_url=None, redoc_url=None, openapi_url=None,  # no unauthenticated schema pages (Swagger from a CDN)
+    )  # fmt: skip
     app.state.server = state
     app.state.settings, app.state.metrics, app.state.pool = state.settings, metrics, state.pool
 
@@ -78,7 +79,7 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
         """The API key for /v1/, JSON for every failure, and the request count and latency by route."""
         began = time.perf_counter()
         try:
-            check_header_size(request.scope["headers"])  # a head that came complete in one read
+            check_header_size(request.scope)  # a head that came complete in one read
             # the ASGI scope's path: what routing uses, whatever the Host header or a proxy made of the URL
             if request.scope["path"].startswith("/v1/"):
                 check_key(state.settings.api_key, request.headers, request.query_params)

@@ -47,13 +47,15 @@ class Job:
     stopped: threading.Event = field(default_factory=threading.Event, repr=False)  # set once it is finished
     future: Future | None = field(default=None, repr=False)
     encoded: dict[str, bytes] = field(default_factory=dict, repr=False)  # the result per suffix, encoded once
+    encoding: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def result_bytes(self, suffix: str) -> bytes:
-        """The result encoded as ``suffix`` (a worker thread calls this): once per format, as a result never
-        changes, so 48 fetches cost one encoding."""
-        if suffix not in self.encoded:
-            self.encoded[suffix] = encode_image(self.result, suffix)
-        return self.encoded[suffix]
+        """The result encoded as ``suffix`` (worker threads call this): once per format, as a result never changes,
+        so 48 concurrent fetches cost one encoding."""
+        with self.encoding:
+            if suffix not in self.encoded:
+                self.encoded[suffix] = encode_image(self.result, suffix)
+            return self.encoded[suffix]
 
     def status(self) -> dict:
         status = {

@@ -125,7 +125,9 @@ async def submit_job(request: Request) -> dict:
     if reservation is None:
         raise _too_many_jobs(settings.max_jobs)
     try:
-        images, params = await upload_and_params(request, IMAGE_FIELDS, settings.max_upload_bytes)
+        images, params = await upload_and_params(
+            request, IMAGE_FIELDS, settings.max_upload_bytes, settings.upload_timeout_s
+        )
         parsed = job_params(params, images, settings)
         check_cost(parsed, settings)
         content, style = [
