@@ -51,14 +51,23 @@ def test_the_key_goes_in_a_header_never_the_url(keyed):
     assert both.status_code == 401  # a key in the URL is refused even beside a good one: it was still logged
 
 
+def _read_to_close(connection: socket.socket) -> bytes:
+    """Everything the server sends until it closes (an answer's head and body may come in separate packets); what
+    came before a timeout or a reset, if one ends it."""
+    answer = b""
+    try:
+        while chunk := connection.recv(65536):
+            answer += chunk
+    except (TimeoutError, ConnectionResetError):
+        pass
+    return answer
+
+
 def _raw(base: str, request: bytes) -> bytes:
     host, port = base.removeprefix("http://").split(":")
     with socket.create_connection((host, int(port)), timeout=10) as connection:
         connection.sendall(request)
-        answer = b""
-        while chunk := connection.recv(65536):
-            answer += chunk
-    return answer
+        return _read_to_close(connection)
 
 
 @pytest.mark.parametrize("host", [b"x?", b"x/v2?", b"127.0.0.1#"])
@@ -122,19 +131,16 @@ def _send_head(base: str, head: bytes) -> bytes:
     import select
 
     host, port = base.removeprefix("http://").split(":")
-    answer = b""
     with socket.create_connection((host, int(port)), timeout=10) as connection:
         try:
             for at in range(0, len(head), 64 << 10):
                 connection.sendall(head[at : at + (64 << 10)])
                 if select.select([connection], [], [], 0.01)[0]:
                     break
-            answer = b""
-            while chunk := connection.recv(65536):
-                answer += chunk
-            return answer
         except (BrokenPipeError, ConnectionResetError):
-            return answer if answer.startswith(b"HTTP/1.1") else b"reset"
+            pass
+        answer = _read_to_close(connection)
+    return answer if answer.startswith(b"HTTP/1.1") else b"reset"
 
 
 @pytest.mark.parametrize(
@@ -183,13 +189,7 @@ def test_stalled_uploads_hold_at_most_the_queue_and_are_closed_after_the_deadlin
         deadline = time.monotonic() + 15
         for connection in connections:
             connection.settimeout(max(0.1, deadline - time.monotonic()))
-            data = b""
-            try:
-                while chunk := connection.recv(65536):
-                    data += chunk
-            except (TimeoutError, ConnectionResetError):
-                pass
-            answers.append(data)
+            answers.append(_read_to_close(connection))
         statuses = sorted(int(a.split(b" ", 2)[1]) for a in answers if a.startswith(b"HTTP/1.1"))
         print(f"answers: {statuses.count(503)} × 503 at once, {statuses.count(408)} × 408 after the 3-s deadline")
         assert len(statuses) == 40, answers  # every connection answered and closed, none left hanging
@@ -285,15 +285,7 @@ def test_idle_and_slowloris_connections_are_closed_and_cannot_shut_others_out(tm
                 time.sleep(0.5)
                 if time.monotonic() - began > 9:
                     break
-            answers = []
-            for connection in [*idle, slow]:
-                answer = b""
-                try:
-                    while chunk := connection.recv(4096):
-                        answer += chunk
-                except (TimeoutError, ConnectionResetError):
-                    pass
-                answers.append(answer)
+            answers = [_read_to_close(connection) for connection in [*idle, slow]]
             assert all(a.startswith(b"HTTP/1.1 408") and b'"head_timeout"' in a for a in answers), answers
             assert time.monotonic() - began < 20
             assert httpx.get(f"{base}/healthz", timeout=10).status_code == 200
@@ -313,8 +305,6 @@ def test_a_stalled_job_upload_meets_the_same_deadline(tmp_path):
                 b"Content-Length: 100000\r\n\r\n--zz\r\n"
             )
             began = time.monotonic()
-            answer = b""
-            while chunk := connection.recv(4096):  # the head and the body may come in two packets
-                answer += chunk
+            answer = _read_to_close(connection)
             assert answer.startswith(b"HTTP/1.1 408") and b'"upload_timeout"' in answer, answer
             assert 1.5 < time.monotonic() - began < 6

@@ -26,13 +26,13 @@ from impasto.runtime.cli.args import (
 from impasto.runtime.core.errors import ImpastoError
 from impasto.runtime.gatys.settings import DEFAULT_MODEL, INITS, OPTIMIZERS, OptimizeSettings
 from impasto.runtime.media.color import PRESERVE_COLOR_MODES
+from impasto.runtime.media.paths import STDIO
 
 if TYPE_CHECKING:
     from impasto.runtime.gatys.optimize import OptimizeInterrupted
 
 DEFAULT_CONTENT = "images/chelsea.png"
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, what a shell reports for a command stopped by Ctrl-C
-STDIO = "-"
 DEFAULT_STYLE = "images/great-wave.jpg"
 
 

@@ -75,7 +75,8 @@ _SIGNATURES = (
     (b"\xff\xd8\xff", "JPEG"), (b"\x89PNG\r\n\x1a\n", "PNG"), (b"GIF8", "GIF"), (b"BM", "BMP"),
     (b"II*\0", "TIFF"), (b"MM\0*", "TIFF"),
 )  # fmt: skip
-_HEIF_BRANDS = (b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1", b"avif", b"avis")
+HEIF_STILL_BRANDS = (b"heic", b"heix", b"heim", b"heis", b"mif1", b"avif")  # a photo (the video reader refuses it)
+_HEIF_BRANDS = (*HEIF_STILL_BRANDS, b"hevc", b"hevx", b"msf1", b"avis")  # and image sequences
 
 
 def _kind(head: bytes) -> str | None:

@@ -17,6 +17,7 @@ import av
 import numpy as np
 
 from impasto.runtime.core.errors import ImpastoError
+from impasto.runtime.media.decode import HEIF_STILL_BRANDS
 from impasto.runtime.media.video_ffmpeg import quiet_ffmpeg, reason
 
 DEFAULT_FPS = 30.0
@@ -82,9 +83,6 @@ def to_rgb(frame: av.VideoFrame) -> np.ndarray:
     return np.ascontiguousarray(upright(rgb, display_matrix(frame)), dtype=np.float32)
 
 
-_HEIF_STILL_BRANDS = (b"heic", b"heix", b"heim", b"heis", b"mif1", b"avif")  # image sequences: msf1, hevc, avis
-
-
 def _is_still_image(container: av.container.InputContainer, path: Path) -> bool:
     """png_pipe, jpeg_pipe, webp_pipe …, and HEIC/AVIF photos (FFmpeg opens those as MP4 and ignores their crop
     and orientation); GIF and APNG are animations."""
@@ -93,7 +91,7 @@ def _is_still_image(container: av.container.InputContainer, path: Path) -> bool:
         return True
     with path.open("rb") as handle:
         head = handle.read(12)
-    return head[4:8] == b"ftyp" and head[8:12] in _HEIF_STILL_BRANDS
+    return head[4:8] == b"ftyp" and head[8:12] in HEIF_STILL_BRANDS
 
 
 class VideoFile:

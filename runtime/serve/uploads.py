@@ -62,6 +62,10 @@ async def upload_and_params(
     return {files[0]: body}, params
 
 
+def _too_large(name: str, declared: str, max_pixels: int) -> ApiError:
+    return ApiError(413, "image_too_large", f"{name}: header declares {declared}; the limit is {max_pixels:,}")
+
+
 def refuse_oversized(data: bytes | None, name: str, max_pixels: int) -> None:
     """413 now when the image's header declares more than ``max_pixels`` (a read of the header only, well under a
     millisecond); anything else about the image is left for :func:`decode_upload` to say."""
@@ -72,8 +76,7 @@ def refuse_oversized(data: bytes | None, name: str, max_pixels: int) -> None:
     except ImpastoError:
         return
     if width * height > max_pixels:
-        message = f"{name}: header declares {width}×{height} pixels; the limit is {max_pixels:,}"
-        raise ApiError(413, "image_too_large", message)
+        raise _too_large(name, f"{width}×{height} pixels", max_pixels)
 
 
 def decode_upload(data: bytes | None, name: str, max_pixels: int) -> np.ndarray:
@@ -85,8 +88,6 @@ def decode_upload(data: bytes | None, name: str, max_pixels: int) -> np.ndarray:
         return decode_image(data, name, max_pixels=max_pixels)
     except ImageTooLarge as error:
         declared = f"{error.width}×{error.height} pixels" if error.width else f"{error.pixels or 0:,} pixels"
-        raise ApiError(
-            413, "image_too_large", f"{name}: header declares {declared}; the limit is {max_pixels:,}"
-        ) from None
+        raise _too_large(name, declared, max_pixels) from None
     except ImpastoError as error:
         raise ApiError(400, "bad_image", str(error)) from None
