@@ -5,7 +5,8 @@
 Both sides compute the same thing: VGG16 (avg pooling) content+style+TV loss and d loss / d image on a shipped
 photo at each long side, with the offline ImageNet weights, float32, on all cores. Blocks run one after the other
 with a pause between (not interleaved: each engine's spinning threads would slow the other). Prints the
-PyTorch/onnxruntime ratio (> 1: onnxruntime is faster) for the runtime's default session and the variants tried.
+PyTorch/onnxruntime ratio (> 1: onnxruntime is faster) for the runtime's default session and the variants tried,
+and records the processor and its vector features (which decide the kernels both engines pick).
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import time
 from functools import partial
@@ -26,6 +26,7 @@ import torch
 from impasto.export.lossgraph.losses import StyleTransferLoss
 from impasto.export.lossgraph.vgg import VGGFeatures
 from impasto.export.lossgraph.weights import resolve_vgg16_weights
+from impasto.runtime.core.machine import cpu_description
 from impasto.runtime.core.registry import shipped_models_dir
 from impasto.runtime.core.session_config import SessionConfig
 from impasto.runtime.core.sessions import session_options
@@ -34,6 +35,26 @@ from impasto.runtime.media.decode import read_image
 from impasto.runtime.media.resize import resize_long_side
 
 RUNS = {256: 7, 512: 5, 1024: 3}
+VECTOR_FLAGS = ("sse4_2", "avx", "avx2", "fma", "f16c", "avx_vnni", "avx512f", "avx512bw", "avx512_vnni", "avx512_bf16",
+                "avx512_fp16", "amx_tile", "amx_bf16")  # fmt: skip
+
+
+def _processor() -> dict:
+    """Name, cores and the vector features that decide which kernels both engines pick (from /proc/cpuinfo)."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        text = ""
+    line = next((line for line in text.splitlines() if line.startswith("flags")), "")
+    flags = set(line.partition(":")[2].split())
+    cpu = cpu_description()
+    return {
+        "name": cpu["name"],
+        "microarchitecture": cpu["microarchitecture"],
+        "cores": cpu["cores"],
+        "mhz": cpu["mhz"],
+        "vector_flags": [flag for flag in VECTOR_FLAGS if flag in flags],
+    }
 
 
 def _median_seconds(step, runs: int) -> float:
@@ -53,20 +74,18 @@ def _torch_step(loss: StyleTransferLoss, image: np.ndarray, inputs: tuple) -> No
 
 
 def _variants(threads: int) -> dict[str, ort.SessionOptions]:
-    """The runtime's default session (optimisation level ALL, no memory arena, spinning) and what else was tried."""
-    default = session_options(SessionConfig(threads=threads, memory_arena=False))  # what GatysLossModel opens
-    variants = {"runtime default": default}
-    no_spin = session_options(SessionConfig(threads=threads, memory_arena=False))
+    """Session variants tried besides the runtime's default (which is timed through GatysLossModel itself)."""
+    variants = {"arena off (before issue 14)": session_options(SessionConfig(threads=threads, memory_arena=False))}
+    no_spin = session_options(SessionConfig(threads=threads))
     no_spin.add_session_config_entry("session.intra_op.allow_spinning", "0")
     variants["no thread spinning"] = no_spin
     for name, level in (("EXTENDED", ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED),
                         ("BASIC", ort.GraphOptimizationLevel.ORT_ENABLE_BASIC)):  # fmt: skip
-        options = session_options(SessionConfig(threads=threads, memory_arena=False))
+        options = session_options(SessionConfig(threads=threads))
         options.graph_optimization_level = level
         variants[f"optimisation level {name}"] = options
-    variants["memory arena on"] = session_options(SessionConfig(threads=threads))
     if threads > 1:
-        variants["1 thread"] = session_options(SessionConfig(threads=1, memory_arena=False))
+        variants["1 thread"] = session_options(SessionConfig(threads=1))
     return variants
 
 
@@ -86,13 +105,16 @@ def main() -> None:
     images = shipped_models_dir() / "images"
     content, style = read_image(images / "rocket.jpg"), read_image(images / "starry-night.jpg")
     loss_weights = model.weights()
+    processor = _processor()
     report = {
-        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
+        "machine": f"{processor['name']} ({processor['microarchitecture']}), {processor['cores']} cores",
+        "processor": processor,
         "torch": torch.__version__,
         "onnxruntime": ort.__version__,
         "threads": args.threads,
         "sizes": {},
     }
+    print(f"{report['machine']}; vector features {' '.join(processor['vector_flags']) or 'none'}")
     print(f"threads {args.threads}; torch {torch.__version__}; onnxruntime {ort.__version__}")
     for size in args.sizes:
         content_s = resize_long_side(content, size)
@@ -107,12 +129,10 @@ def main() -> None:
 
         torch_step = partial(_torch_step, torch_loss, image, (content_t, style_t, *scalars, *layers))
         seconds = {"pytorch autograd": _median_seconds(torch_step, runs)}
+        # the runtime's own evaluation: its session options, arena shrink at the first run of a size included
+        seconds["runtime default"] = _median_seconds(partial(model.evaluate, image, targets, loss_weights), runs)
         feeds = {"image": image, **targets, **loss_weights.feeds()}
-        variants = (
-            _variants(args.threads)
-            if args.variants
-            else {"runtime default": session_options(SessionConfig(threads=args.threads, memory_arena=False))}
-        )
+        variants = _variants(args.threads) if args.variants else {}
         for name, options in variants.items():
             session = ort.InferenceSession(str(model.path), options, providers=["CPUExecutionProvider"])
             seconds[name] = _median_seconds(partial(session.run, None, feeds), runs)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import struct
+import time
 import zlib
 from pathlib import Path
 
@@ -103,12 +104,52 @@ def test_huge_header_is_named_as_such(bad_files):
         (("--size", "8"), "at least 16"),
         (("--style-blend", "1", "2"), "2 blend weights given for 1 style"),
         (("--provider", "tpu"), "--provider"),
+        (("--preset", "turbo"), "--preset"),
+        (("--init", "photo"), "--init"),
+        (("--save-every", "0"), "--save-every"),
     ],
 )
 def test_bad_settings(args, fragment, tmp_path):
     output = tmp_path / "out.png"
     done = run_cli("optimize", *args, "--iters" if "--iters" not in args else "--seed", "1", "-o", output, "--quiet")
     assert_one_line_failure(done, output, fragment)
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (("--preset", "fast", "--iters", "5"), "give --preset or --iters, not both"),
+        (("--preset", "best", "--scales", "2"), "give --preset or --scales, not both"),
+        (("--save-every", "5", "-o", "-"), "--save-every names its snapshots after the output file"),
+    ],
+)
+def test_schedule_and_snapshot_options_that_cannot_go_together(args, fragment, tmp_path):
+    """Refused in one line with exit status 2, before the loss graph is opened (the run would take minutes)."""
+    output = tmp_path / "out.png"
+    started = time.monotonic()
+    done = run_cli("optimize", "--size", "512", *args, *(("-o", output) if "-o" not in args else ()), "--quiet")
+    assert done.returncode == 2
+    assert_one_line_failure(done, output, fragment)
+    assert "loss graph" not in done.stderr and not output.exists() and time.monotonic() - started < 60
+
+
+@pytest.mark.parametrize("where", ["folder", "input"])
+def test_a_snapshot_name_that_cannot_be_written_is_refused_before_any_work(where, tmp_path):
+    """--save-every 2 with --iters 3 --scales 2 (3 + 1 iterations) writes out-0002.png and out-0004.png: one of them
+    already a folder, or the content photo itself, is refused in one line before the loss graph is opened."""
+    output = tmp_path / "out.png"
+    content = tmp_path / "photo.png"
+    content.write_bytes(photo("coffee").read_bytes())
+    if where == "folder":
+        (tmp_path / "out-0004.png").mkdir()
+    else:
+        content = content.rename(tmp_path / "out-0004.png")
+    done = run_cli("optimize", "--content", content, "--size", "64", "--iters", "3", "--scales", "2",
+                   "--save-every", "2", "-o", output, "--quiet")  # fmt: skip
+    assert done.returncode == 2
+    assert_one_line_failure(done, output, str(tmp_path / "out-0004.png"), "folder" if where == "folder" else "input")
+    assert not output.exists() and not (tmp_path / "out-0002.png").exists()
+    assert done.returncode == 2 and "loss graph" not in done.stderr
 
 
 @pytest.mark.parametrize("case", ["not_onnx", "wrong_kind_onnx", "missing_model"])

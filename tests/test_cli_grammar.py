@@ -158,8 +158,9 @@ def test_cli_defaults_are_the_settings_dataclasses_defaults():
     assert (stylize.size, stylize.tile, stylize.overlap, stylize.stats_side) == (
         options["size"], options["tile"], options["overlap"], options["stats_side"])  # fmt: skip
     optimize, settings = _parse("optimize"), defaults(OptimizeSettings)
-    for name in ("size", "iters", "optimizer", "init", "seed", "style_scale", "learning_rate"):
+    for name in ("size", "preset", "iters", "scales", "optimizer", "init", "seed", "style_scale", "learning_rate"):
         assert getattr(optimize, name) == settings[name], name
+    assert (optimize.preset, optimize.iters, optimize.scales, optimize.init) == (None, None, None, None)
     train, settings = _parse("train", "--style", "s.jpg", "--content-dir", "d"), defaults(TrainSettings)
     for name in ("architecture", "size", "style_size", "batch_size", "iterations", "learning_rate", "content_weight",
                  "style_weight", "tv_weight", "seed", "checkpoint_every", "preview_every"):  # fmt: skip
@@ -244,6 +245,8 @@ def test_readme_commands_run_at_tiny_sizes(tmp_path):
         words = shlex.split(command)
         if words[1] not in ("stylize", "optimize", "models", "info", "sheet"):
             continue
+        if words[1] == "optimize" and "--preset" in words:  # a preset's caps are hundreds of iterations; its
+            del words[words.index("--preset") : words.index("--preset") + 2]  # schedule runs in test_optimize
         if words[1] == "optimize" and "--iters" not in words:
             words += ["--iters", "2"]
         stdin = None

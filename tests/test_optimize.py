@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -18,7 +19,18 @@ from conftest import painting, photo, run_cli
 
 from impasto.runtime import GatysLossModel, OptimizeSettings, optimize, read_image
 from impasto.runtime.gatys.loss_model import blend_targets, to_nchw
-from impasto.runtime.gatys.optimize import plan_iterations, plan_sizes, run_adam, run_lbfgs
+from impasto.runtime.gatys.optimize import run_adam, run_lbfgs
+from impasto.runtime.gatys.schedule import (
+    COARSEST_SIDE,
+    DEFAULT_PRESET,
+    PRESETS,
+    Preset,
+    Scale,
+    custom_schedule,
+    halving_sides,
+    preset_schedule,
+)
+from impasto.runtime.gatys.settings import DEFAULT_ITERS
 from impasto.runtime.media.decode import decode_image
 from impasto.runtime.media.resize import resize_long_side
 
@@ -202,12 +214,122 @@ print("OK")
     assert "torch is not installed" in (tmp_path / "b.json").read_text()  # the baseline was skipped, not imported
 
 
-def test_multiscale_plan():
-    assert plan_sizes(1024, None, 16) == [512, 1024]
-    assert plan_sizes(2048, None, 16) == [512, 1024, 2048]
-    assert plan_sizes(512, None, 16) == [512]
-    assert plan_sizes(512, 3, 16) == [128, 256, 512]
-    assert plan_iterations(300, 2) == [300, 150]
+def _plan(schedule) -> list[tuple[int, int]]:
+    return [(scale.long_side, scale.iters) for scale in schedule.scales]
+
+
+def test_halving_sides_and_the_custom_schedule():
+    """--iters/--scales: halve while the half is at least COARSEST_SIDE (or as many scales as asked, never below the
+    model's smallest side), ``iters`` at the coarsest scale and half as many (at least 1) at each finer one, no early
+    stop; its cost is Σ long side² × iterations."""
+    assert COARSEST_SIDE == 384  # the numbers below assume it
+    assert halving_sides(1024, 16, COARSEST_SIDE) == [512, 1024]
+    assert halving_sides(2048, 16, COARSEST_SIDE) == [512, 1024, 2048]
+    assert halving_sides(767, 16, COARSEST_SIDE) == [767]  # 383 is under 384
+    assert halving_sides(512, 16, COARSEST_SIDE, scales=3) == [128, 256, 512]
+    assert halving_sides(1000, 16, 100) == [125, 250, 500, 1000]  # halves round down
+    assert halving_sides(64, 16, 1, scales=5) == [16, 32, 64]  # never under the model's smallest side
+    custom = custom_schedule(300, None, 1024, 16)
+    assert _plan(custom) == [(512, 300), (1024, 150)] and custom.patience == 0
+    assert custom.iterations == 450 and custom.cost() == 512**2 * 300 + 1024**2 * 150
+    assert _plan(custom_schedule(1, 3, 512, 16)) == [(128, 1), (256, 1), (512, 1)]  # a finer scale gets at least 1
+    assert _plan(custom_schedule(7, 2, 100, 16)) == [(50, 7), (100, 3)]
+
+
+def test_preset_schedules_and_how_settings_choose_one():
+    """A preset's caps: the coarse one at the first scale, the middle one in between, the final one at the last (a
+    one-scale run takes the coarse cap); its early stop travels with the schedule. Settings pick the preset, the
+    default one, or the custom schedule when --iters/--scales are given."""
+    preset = Preset(coarsest=100, coarse_iters=50, middle_iters=20, final_iters=7, patience=3, tolerance=0.1,
+                    init="palette")  # fmt: skip
+    schedule = preset_schedule(preset, 800, 16)
+    assert _plan(schedule) == [(100, 50), (200, 20), (400, 20), (800, 7)]
+    assert (schedule.patience, schedule.tolerance) == (3, 0.1) and schedule.iterations == 97
+    assert schedule.cost() == 100**2 * 50 + 200**2 * 20 + 400**2 * 20 + 800**2 * 7
+    assert _plan(preset_schedule(preset, 199, 16)) == [(99, 50), (199, 7)]  # one coarser scale at least
+    assert preset_schedule(preset, 31, 16).scales == (Scale(31, 50),)  # unless the half is under the model's side
+    assert _plan(preset_schedule(preset, 200, 16)) == [(100, 50), (200, 7)]
+
+    assert OptimizeSettings().schedule(512, 16) == preset_schedule(PRESETS[DEFAULT_PRESET], 512, 16)
+    for name, shipped in PRESETS.items():
+        settings = OptimizeSettings(preset=name)
+        assert not settings.custom and settings.schedule(768, 16) == preset_schedule(shipped, 768, 16)
+        assert settings.start() == shipped.init and OptimizeSettings(preset=name, init="noise").start() == "noise"
+    assert OptimizeSettings(iters=40).schedule(1024, 16) == custom_schedule(40, None, 1024, 16)
+    assert OptimizeSettings(scales=2).schedule(512, 16) == custom_schedule(DEFAULT_ITERS, 2, 512, 16)
+    assert OptimizeSettings(scales=2).start() == "content"
+    # the names promise an order: a better preset never plans less work than a faster one
+    for size in (256, 512, 1024, 2048):
+        costs = [preset_schedule(PRESETS[name], size, 16).cost() for name in ("fast", "balanced", "best")]
+        assert costs == sorted(costs), (size, costs)
+
+
+def test_cli_preset_runs_its_schedule_and_reports_it_in_json(tmp_path, monkeypatch, capsys):
+    """``--preset`` through the command line (in this process, with the preset's caps made tiny: the shipped ones
+    are hundreds of iterations): its scales and caps are the ones run, --json names the preset and reports each
+    scale's iterations and seconds, and --save-every numbers its snapshots by iterations done across scales."""
+    from impasto.runtime.cli.main import main
+    from impasto.runtime.gatys import schedule
+
+    tiny = Preset(coarsest=32, coarse_iters=4, middle_iters=2, final_iters=3, patience=0, tolerance=0.0, init="content")
+    monkeypatch.setitem(schedule.PRESETS, "fast", tiny)
+    output = tmp_path / "out.png"
+    status = main(
+        [
+            "optimize",
+            "--content",
+            str(photo("coffee")),
+            "--style",
+            str(painting("starry-night")),
+            "--size",
+            "64",
+            "--preset",
+            "fast",
+            "--save-every",
+            "3",
+            "-o",
+            str(output),
+            "--json",
+            "--quiet",
+        ]
+    )
+    captured = capsys.readouterr()
+    assert status == 0, captured.err
+    document = json.loads(captured.out)
+    assert document["preset"] == "fast" and document["iterations"] == 4 + 3
+    assert [(row["size"], row["cap"], row["iterations"]) for row in document["scales"]] == [(32, 4, 4), (64, 3, 3)]
+    assert all(row["seconds"] > 0 for row in document["scales"])
+    assert sum(row["seconds"] for row in document["scales"]) <= document["seconds"] + 0.002  # each rounded to ms
+    assert document["snapshots"] == [str(tmp_path / "out-0003.png"), str(tmp_path / "out-0006.png")]
+    assert "schedule: fast, 32 px ≤ 4 → 64 px ≤ 3 iterations" in captured.err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out-0003.png", "out-0006.png", "out.png"]
+    assert (document["height"], document["width"]) == read_image(output).shape[:2] == (43, 64)
+
+    without = main(["optimize", "--content", str(photo("coffee")), "--size", "64", "--iters", "2",
+                    "-o", str(tmp_path / "custom.png"), "--json", "--quiet"])  # fmt: skip
+    document = json.loads(capsys.readouterr().out)
+    assert without == 0 and document["preset"] == "custom" and document["snapshots"] == []
+    assert [(row["size"], row["cap"], row["iterations"]) for row in document["scales"]] == [(64, 2, 2)]
+
+
+def test_save_every_writes_the_best_image_so_far_every_n_iterations(tmp_path):
+    """Two scales (32 then 64 px, 6 + 3 iterations), a snapshot every 3: after 3 and 6 iterations (the coarse
+    scale's best image, upsampled to the result's size) and 9 (the last), each a whole image of the result's size,
+    each the optimisation's (not the content photo), the last one the result; one line names them."""
+    output = tmp_path / "result.png"
+    done = run_cli("optimize", "--content", photo("coffee"), "--style", painting("starry-night"), "--size", "64",
+                   "--iters", "6", "--scales", "2", "--save-every", "3", "-o", output, "--quiet")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    names = ["result-0003.png", "result-0006.png", "result-0009.png"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [*names, "result.png"]  # no temporary files left
+    assert "snapshots: 3 written every 3 iterations, result-0003.png … result-0009.png" in done.stderr
+    result = read_image(output)
+    content = resize_long_side(read_image(photo("coffee")), 64)
+    snapshots = [read_image(tmp_path / name) for name in names]
+    assert all(snapshot.shape == result.shape == content.shape for snapshot in snapshots)
+    assert all(np.abs(snapshot - content).mean() > 5 for snapshot in snapshots)  # optimised, not the start image
+    assert np.abs(snapshots[0] - snapshots[1]).mean() > 1  # the coarse scale moved on between them
+    assert np.abs(snapshots[2] - result).mean() < 1.0  # after the last iteration: the result itself
 
 
 def test_multiscale_blend_and_preserve_color_run_through():
@@ -271,8 +393,9 @@ class _Progress:
             self.stderr.extend(chunk)
 
     def iterations(self) -> int:
-        """The bar's latest count of iterations done (0 before it shows one)."""
-        counts = re.findall(rb"\| *(\d+)/\d+ \[", bytes(self.stderr))
+        """The bar's latest count of iterations done at the current scale (0 before it shows one): its description
+        reads ``scale 1/2 48×32 it 8``."""
+        counts = re.findall(rb"scale \d+/\d+ \S+ it (\d+)", bytes(self.stderr))
         return int(counts[-1]) if counts else 0
 
     def interrupt_after(self, iterations: int, timeout: float = 120) -> int:

@@ -1,5 +1,5 @@
-"""``/v1/jobs`` as a service, against ``impasto serve`` on loopback: cost budget, strict parameters, cancel, list,
-time limit, and uploads decoded only after a job place is reserved."""
+"""``/v1/jobs`` as a service, against ``impasto serve`` on loopback: cost budget (the plan's, preset or custom),
+strict parameters, presets, cancel, list, time limit, and uploads decoded only after a job place is reserved."""
 
 from __future__ import annotations
 
@@ -11,9 +11,21 @@ import numpy as np
 import pytest
 from test_serve import KEY, PHOTO, _error, _huge_png_header, _png, serving
 
+from impasto.runtime.core.registry import LOSS, onnx_metadata, resolve
+from impasto.runtime.gatys.schedule import DEFAULT_PRESET, PRESETS
+from impasto.runtime.gatys.settings import OptimizeSettings
+from impasto.runtime.serve.settings import ServeSettings
+
 httpx = pytest.importorskip("httpx")
 
 ACTIVE = ("queued", "running")
+BUDGET = ServeSettings().max_job_cost  # the module's server runs with the default budget
+
+
+def _plan(size: int, preset: str | None = None, iters: int | None = None):
+    """The schedule a job of ``size`` runs, as the runtime plans it for the shipped loss graph the server opens."""
+    min_side = int(onnx_metadata(resolve(ServeSettings().loss_model, LOSS, "loss").path)["impasto.min_side"])
+    return OptimizeSettings(size=size, preset=preset, iters=iters).schedule(size, min_side)
 
 
 @pytest.fixture(scope="module")
@@ -57,8 +69,60 @@ def test_a_job_over_budget_is_refused_before_its_images_are_decoded(server):
     files = {"content": ("bomb.png", _huge_png_header()), "style": ("bomb.png", _huge_png_header())}
     response = httpx.post(f"{base}/v1/jobs", data={"size": "1024", "iters": "1000"}, files=files, timeout=60)
     message = _refusal(response, 413, "job_too_costly")  # not image_too_large: nothing was decoded
-    assert "1,048,576,000" in message and "19,660,800" in message, message
+    # the custom plan: 1000 iterations at 512 px, then 500 at 1024 (not 1024² × 1000)
+    assert "512² × 1000 + 1024² × 500 = 786,432,000" in message and "19,660,800" in message, message
     assert time.monotonic() - began < 5
+
+
+@pytest.mark.parametrize("preset", [*PRESETS, None])
+def test_a_preset_job_over_budget_is_refused_at_its_plans_cost(server, preset):
+    """A preset (or, without preset and iters, the default one) is costed by its plan: every scale's long side² ×
+    its iteration cap, summed; at 1024 px every preset is over the default budget."""
+    base, _ = server
+    files = {"content": ("bomb.png", _huge_png_header()), "style": ("bomb.png", _huge_png_header())}
+    data = {"size": "1024"} | ({"preset": preset} if preset else {})
+    message = _refusal(httpx.post(f"{base}/v1/jobs", data=data, files=files, timeout=60), 413, "job_too_costly")
+    plan = _plan(1024, preset or DEFAULT_PRESET)
+    assert plan.cost() > BUDGET and len(plan.scales) > 1
+    terms = " + ".join(f"{scale.long_side}² × {scale.iters}" for scale in plan.scales)
+    assert f"{terms} = {plan.cost():,}" in message and f"{BUDGET:,}" in message, message
+
+
+def test_a_preset_job_runs_its_plan_and_says_so(server):
+    """Accepted (202); its status names the preset, its plan (scales and caps) and the plan's cost from the start;
+    once running, the optimiser's own count of iterations is the plan's. A job without preset or iters runs the
+    default preset; one with iters runs the custom schedule."""
+    base, _ = server
+    plan = _plan(64, "fast")
+    job = _submit(base, size="64", preset="fast")
+    assert job["preset"] == "fast" and job["iters"] is None
+    assert job["plan"] == [{"size": scale.long_side, "iters": scale.iters} for scale in plan.scales]
+    assert job["cost"] == plan.cost() and job["iterations_total"] == plan.iterations
+    running = _wait(base, job["id"], lambda status: status["iterations_done"] >= 2 or status["state"] not in ACTIVE)
+    assert running["state"] in ("running", "done") and running["iterations_total"] == plan.iterations, running
+    listed = {item["id"]: item for item in httpx.get(f"{base}/v1/jobs").json()["jobs"]}
+    assert listed[job["id"]]["preset"] == "fast" and listed[job["id"]]["plan"] == job["plan"]
+    httpx.delete(f"{base}/v1/jobs/{job['id']}", timeout=30)
+
+    default = _submit(base, size="64")
+    custom = _submit(base, size="64", iters="7")
+    for submitted in (default, custom):
+        httpx.delete(f"{base}/v1/jobs/{submitted['id']}", timeout=30)
+    assert default["preset"] == DEFAULT_PRESET and default["cost"] == _plan(64, DEFAULT_PRESET).cost()
+    assert custom["preset"] == "custom" and custom["iters"] == 7 and custom["plan"] == [{"size": 64, "iters": 7}]
+
+
+def test_the_budget_is_the_plans_cost_to_the_pixel():
+    """With --max-job-cost set to exactly the fast preset's plan at 256 px, that job is accepted although its size²
+    × its iterations is over the budget; one at 257 px (every scale's side the same or one larger) is refused."""
+    plan = _plan(256, "fast")
+    assert plan.cost() < 256 * 256 * plan.iterations  # what a size² × iterations budget would have refused
+    with serving("--max-job-cost", str(plan.cost())) as (base, _):
+        accepted = _submit(base, size="256", preset="fast")
+        assert accepted["cost"] == plan.cost()
+        httpx.delete(f"{base}/v1/jobs/{accepted['id']}", timeout=30)
+        over = httpx.post(f"{base}/v1/jobs", data={"size": "257", "preset": "fast"}, files=_files(), timeout=60)
+        assert f"{_plan(257, 'fast').cost():,}" in _refusal(over, 413, "job_too_costly")
 
 
 @pytest.mark.parametrize(
@@ -73,6 +137,9 @@ def test_a_job_over_budget_is_refused_before_its_images_are_decoded(server):
         ({"size": "4096"}, "size"),
         ({"iters": "0"}, "iters"),
         ({"bogus": "1"}, "bogus"),
+        ({"preset": "turbo"}, "preset"),
+        ({"preset": "FAST"}, "preset"),
+        ({"preset": "fast"}, "preset"),  # with the iters every case here sends: one or the other
     ],
 )
 def test_bad_job_parameters_get_422_naming_the_field(server, params, field):
@@ -169,7 +236,7 @@ def test_bomb_uploads_are_refused_without_the_server_growing(server):
 
 def test_job_timeout_ends_a_long_job_and_jobs_are_listed_for_the_key():
     headers = {"X-API-Key": KEY}
-    with serving("--job-timeout", "2", key=KEY) as (base, _):
+    with serving("--job-timeout", "5", key=KEY) as (base, _):  # a loaded 2-core CPU takes 2 s to a first iteration
         assert httpx.get(f"{base}/v1/jobs", headers=headers).json() == {"jobs": []}
         job = _submit(base, headers=headers, size="128", iters="1000")
         began = time.monotonic()

@@ -41,7 +41,9 @@ def add_serve(commands) -> None:
     number("--max-pixels", positive_int, "max_pixels", "image pixel limit")
     number("--max-jobs", positive_int, "max_jobs", "optimisation jobs waiting or running")
     number("--job-timeout", positive, "job_timeout_s", "seconds a job may run before it is stopped")
-    number("--max-job-cost", positive_int, "max_job_cost", "largest job, in size² × iterations")
+    number(
+        "--max-job-cost", positive_int, "max_job_cost", "largest job, in long side² × iterations summed over its scales"
+    )
     number("--upload-timeout", positive, "upload_timeout_s", "seconds an upload may take to arrive")
     number("--max-connections", positive_int, "max_connections", "connections served at once")
     parser.add_argument("--api-key", default=os.environ.get("IMPASTO_API_KEY"), help=argparse.SUPPRESS)

@@ -21,6 +21,7 @@ import numpy as np
 from impasto.runtime.core.errors import ImpastoError
 from impasto.runtime.gatys.loss_model import GatysLossModel
 from impasto.runtime.gatys.optimize import OptimizeSettings, OptimizeStopped, optimize
+from impasto.runtime.gatys.schedule import Schedule
 from impasto.runtime.media.encode import encode_image
 
 ACTIVE = ("queued", "running")
@@ -33,6 +34,7 @@ class Job:
 
     id: str
     settings: OptimizeSettings
+    schedule: Schedule  # the scales and iteration caps it runs, which its cost was checked on
     timeout_s: float | None = None  # seconds of running before it is stopped (None: no limit)
     owner: str | None = None  # who submitted it (a fingerprint of the API key; None on an open server)
     state: str = "queued"
@@ -57,11 +59,18 @@ class Job:
                 self.encoded[suffix] = encode_image(self.result, suffix)
             return self.encoded[suffix]
 
+    def __post_init__(self) -> None:
+        self.total = self.total or self.schedule.iterations  # the caps in all, until the run reports its own
+
     def status(self) -> dict:
+        """The job as JSON: state and progress (iterations against the caps: a scale that stops early jumps to its
+        cap), its size, preset (``custom`` for ``iters``), the plan's scales and caps, and the plan's cost."""
+        plan = [{"size": scale.long_side, "iters": scale.iters} for scale in self.schedule.scales]
         status = {
             "id": self.id, "state": self.state, "iterations_done": self.done, "iterations_total": self.total,
             "progress": round(self.done / self.total, 4) if self.total else 0.0,
-            "size": self.settings.size, "iters": self.settings.iters, "created": round(self.created, 3),
+            "size": self.settings.size, "preset": self.settings.preset or "custom", "iters": self.settings.iters,
+            "plan": plan, "cost": self.schedule.cost(), "created": round(self.created, 3),
         }  # fmt: skip
         if self.state == "running" and self.cancel_requested.is_set():
             status["cancel_requested"] = True
@@ -126,16 +135,18 @@ class JobQueue:
         content: np.ndarray,
         styles: list[np.ndarray],
         settings: OptimizeSettings,
+        schedule: Schedule,
         timeout_s: float | None = None,
         owner: str | None = None,
     ) -> Job:
-        """A new job in the place ``reservation`` held (which it uses up)."""
+        """A new job in the place ``reservation`` held (which it uses up); ``schedule`` is the plan ``settings``
+        give, as the caller checked its cost."""
         with self._lock:
             if not reservation.held:
                 raise ValueError("the reservation was already used or released")
             reservation.held = False
             self._reserved -= 1
-            job = Job(uuid.uuid4().hex, settings, timeout_s, owner)
+            job = Job(uuid.uuid4().hex, settings, schedule, timeout_s, owner)
             self._jobs[job.id] = job
         job.future = self._worker.submit(self._run, job, content, styles)
         return job

@@ -2,8 +2,9 @@
 the result.
 
 A submission takes a job place first (503 when none is free), then reads and checks its parameters (422) and its
-cost, size² × iterations (413 over ``max_job_cost``), and only then decodes its images, in a worker thread, giving
-the place back on any failure: a burst of decompression bombs costs at most ``max_jobs`` decodes, never more.
+cost, the plan's Σ long side² × iteration cap over its scales (413 over ``max_job_cost``), and only then decodes its
+images, in a worker thread, giving the place back on any failure: a burst of decompression bombs costs at most
+``max_jobs`` decodes, never more.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import asyncio
 import hashlib
 import threading
 import time
+from typing import Literal
 
 import numpy as np
 from fastapi import APIRouter, Request
@@ -19,6 +21,8 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import Field
 
 from impasto.runtime.core.errors import ImpastoError
+from impasto.runtime.gatys.schedule import DEFAULT_PRESET, PRESETS, Schedule
+from impasto.runtime.gatys.settings import OptimizeSettings
 from impasto.runtime.media.resize import resize_long_side
 from impasto.runtime.serve.errors import ApiError
 from impasto.runtime.serve.jobs import Job, JobQueue
@@ -38,17 +42,29 @@ AUTH_FIELDS = ("key",)  # ?key= carries the API key (runtime/serve/auth.py); not
 _decoding = threading.Lock()  # one job upload decoded at a time: a decode's peak memory is many times the image's
 
 
+PresetName = Literal[tuple(PRESETS)]  # the names of schedule.PRESETS, as pydantic checks them
+
+
 class JobParams(StrictParams):
-    """A job's options, strictly: unknown fields, non-finite numbers and words that are not booleans are refused."""
+    """A job's options, strictly: unknown fields, non-finite numbers and words that are not booleans are refused.
+    ``preset`` names a measured schedule (None: DEFAULT_PRESET, unless ``iters`` asks for the custom one: ``iters``
+    at the coarsest scale, half as many at each finer one); giving both is refused."""
 
     size: int = Field(256, ge=32)
-    iters: int = Field(100, ge=1)
+    preset: PresetName | None = None  # type: ignore[valid-type]
+    iters: int | None = Field(None, ge=1)
     style_weight: float | None = Field(None, ge=0.0, le=MAX_STYLE_WEIGHT)
     preserve_color: bool = False  # true/false, 1/0, yes/no, on/off (pydantic's lax booleans)
 
-    @property
-    def cost(self) -> int:
-        return self.size * self.size * self.iters
+    def settings(self) -> OptimizeSettings:
+        """The job's optimisation; the preset resolved, so that its status names the schedule it runs."""
+        return OptimizeSettings(
+            size=self.size,
+            preset=None if self.iters is not None else self.preset or DEFAULT_PRESET,
+            iters=self.iters,
+            style_weight=self.style_weight,
+            preserve_color="luminance" if self.preserve_color else None,
+        )
 
 
 def _too_many_jobs(max_jobs: int) -> ApiError:
@@ -71,19 +87,25 @@ def job_params(params: dict, images: dict[str, bytes], settings: ServeSettings) 
         if name in values:
             raise _bad(name, "must be an uploaded file, not a text field")
     parsed = parse_params(JobParams, values)
+    if parsed.preset is not None and parsed.iters is not None:
+        raise _bad("preset", f"{parsed.preset!r} sets the iterations; give preset or iters, not both")
     if parsed.size > settings.max_job_size:
         raise _bad("size", f"{parsed.size} is over this server's limit of {settings.max_job_size}")
-    if parsed.iters > settings.max_job_iters:
+    if parsed.iters is not None and parsed.iters > settings.max_job_iters:
         raise _bad("iters", f"{parsed.iters} is over this server's limit of {settings.max_job_iters}")
     return parsed
 
 
-def check_cost(params: JobParams, settings: ServeSettings) -> None:
-    """413 ``job_too_costly`` when size² × iterations is over ``max_job_cost``."""
-    if params.cost > settings.max_job_cost:
+def check_cost(schedule: Schedule, settings: ServeSettings) -> None:
+    """413 ``job_too_costly`` when the plan's cost, Σ long side² × iteration cap over its scales, is over
+    ``max_job_cost`` (the caps: early stops only make a job cheaper)."""
+    cost = schedule.cost()
+    if cost > settings.max_job_cost:
+        terms = " + ".join(f"{scale.long_side}² × {scale.iters}" for scale in schedule.scales)
         raise ApiError(413, "job_too_costly",
-                       f"size² × iters = {params.size}² × {params.iters} = {params.cost:,}; this server's limit is "
-                       f"{settings.max_job_cost:,} (use a smaller size or fewer iterations)")  # fmt: skip
+                       f"the job's plan costs {terms} = {cost:,} (long side² × iterations at each scale); this "
+                       f"server's limit is {settings.max_job_cost:,} (use a smaller size, fewer iterations or a "
+                       f"faster preset)")  # fmt: skip
 
 
 def owner_of(settings: ServeSettings) -> str | None:
@@ -114,9 +136,9 @@ def _known_job(state: ServerState, job_id: str) -> Job:
 
 @router.post("/v1/jobs", status_code=202)
 async def submit_job(request: Request) -> dict:
-    """A new job from multipart fields ``content`` and ``style``; options ``size``, ``iters``, ``style_weight``,
-    ``preserve_color``. 503 with Retry-After while ``max_jobs`` are waiting or running."""
-    from impasto.runtime.gatys.optimize import OptimizeSettings
+    """A new job from multipart fields ``content`` and ``style``; options ``size``, ``preset`` or ``iters``,
+    ``style_weight``, ``preserve_color``. 503 with Retry-After while ``max_jobs`` are waiting or running."""
+    from impasto.runtime.gatys.optimize import preflight
 
     state = server_state(request)
     settings = state.settings
@@ -129,18 +151,19 @@ async def submit_job(request: Request) -> dict:
             request, IMAGE_FIELDS, settings.max_upload_bytes, settings.upload_timeout_s
         )
         parsed = job_params(params, images, settings)
-        check_cost(parsed, settings)
+        job_settings = parsed.settings()
+        schedule = job_settings.schedule(parsed.size, queue.model.min_side)
+        check_cost(schedule, settings)
         content, style = [
             await asyncio.to_thread(_decode_for_job, images.pop(name, None), name, settings.max_pixels, parsed.size)
             for name in IMAGE_FIELDS
         ]
-        job_settings = OptimizeSettings(
-            size=parsed.size,
-            iters=parsed.iters,
-            style_weight=parsed.style_weight,
-            preserve_color="luminance" if parsed.preserve_color else None,
+        preflight(queue.model, content, [style], job_settings)  # a scale too small for the model: 400 now
+        schedule = job_settings.schedule(parsed.size, queue.model.min_side, content.shape)  # a thin image may
+        check_cost(schedule, settings)  # keep fewer scales, and so cost more, than the square plan costed above
+        job = queue.submit(
+            reservation, content, [style], job_settings, schedule, settings.job_timeout_s, owner_of(settings)
         )
-        job = queue.submit(reservation, content, [style], job_settings, settings.job_timeout_s, owner_of(settings))
     except ImpastoError as error:
         raise ApiError(400, "bad_job", str(error)) from None
     finally:
