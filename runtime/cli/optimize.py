@@ -147,13 +147,13 @@ def run_optimize(args: argparse.Namespace) -> int:
     if args.output != STDIO:
         refuse_overwriting_inputs(inputs, [output])
     if args.save_every:  # every name the run could write, before any work (min_side 1: the most scales there can be)
-        check_snapshot_paths(output, args.save_every, settings.schedule(long_side(settings), 1).iterations, inputs)
+        check_snapshot_paths(output, args.save_every, settings.schedule(settings.long_side, 1).iterations, inputs)
     model = GatysLossModel(f"vgg16-{args.pooling}" if args.pooling else args.model, session_config(args))
     content = read_input(content_path, args.max_pixels)
     styles = [read_input(path, args.max_pixels) for path in style_paths]
     preflight(model, content, styles, settings)
     start_image = net_start_image(content, styles, settings) if settings.start() == "net" else None
-    schedule = settings.schedule(long_side(settings), model.min_side, content.shape)
+    schedule = settings.schedule(settings.long_side, model.min_side, content.shape)
     print(
         f"loss graph: {model.path.name} ({model.pooling} pooling; VGG16 weights: {model.weights_source})",
         file=sys.stderr,
@@ -192,21 +192,11 @@ def run_optimize(args: argparse.Namespace) -> int:
     return snapshots.status()
 
 
-def long_side(settings: OptimizeSettings) -> int:
-    """The result's long side: ``size``, or the longer of an exact (height, width)."""
-    return max(settings.size) if isinstance(settings.size, tuple) else settings.size
-
-
-def preset_name(settings: OptimizeSettings) -> str:
-    """The preset a run uses, or ``custom`` when --iters/--scales replace the presets."""
-    return "custom" if settings.custom else settings.preset or DEFAULT_PRESET
-
-
 def describe(settings: OptimizeSettings, schedule: Schedule) -> str:
     """The schedule in one line: ``balanced, 128 px ≤ 300 → 256 px ≤ 100 iterations (at most 400); …``."""
     caps = " → ".join(f"{scale.long_side} px ≤ {scale.iters}" for scale in schedule.scales)
     stop = "; each scale stops early once it plateaus" if schedule.patience else ""
-    return f"{preset_name(settings)}, {caps} iterations (at most {schedule.iterations}){stop}"
+    return f"{settings.schedule_name}, {caps} iterations (at most {schedule.iterations}){stop}"
 
 
 def run_report(
@@ -223,7 +213,7 @@ def run_report(
         scales.append({"size": scale.long_side, "cap": scale.iters, "iterations": len(steps),
                        "seconds": round(ended - previous, 3)})  # fmt: skip
         previous = ended
-    report = {"preset": preset_name(settings), "scales": scales, "seconds": round(seconds, 3),
+    report = {"preset": settings.schedule_name, "scales": scales, "seconds": round(seconds, 3),
               "snapshots": [str(path) for path in snapshots.written]}  # fmt: skip
     if snapshots.failed is not None:
         report["snapshot_error"] = snapshots.failed

@@ -158,8 +158,8 @@ def exact_content(content: np.ndarray, settings: OptimizeSettings) -> tuple[np.n
     first (the optimisation then runs by long side as usual)."""
     if isinstance(settings.size, tuple):
         height, width = settings.size
-        return resize(content, (width, height)), max(height, width)
-    return content, settings.size
+        return resize(content, (width, height)), settings.long_side
+    return content, settings.long_side
 
 
 def preflight(model: GatysLossModel, content: np.ndarray, styles: list[np.ndarray], settings: OptimizeSettings) -> None:

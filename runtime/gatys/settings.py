@@ -48,6 +48,16 @@ class OptimizeSettings:
     scales: int | None = None  # None: the preset's; with iters alone, as many as schedule.COARSEST_SIDE allows
 
     @property
+    def long_side(self) -> int:
+        """The result's long side: ``size``, or the longer of an exact (height, width)."""
+        return max(self.size) if isinstance(self.size, tuple) else self.size
+
+    @property
+    def schedule_name(self) -> str:
+        """The preset a run uses, or ``custom`` when ``iters``/``scales`` replace the presets."""
+        return "custom" if self.custom else self.preset or DEFAULT_PRESET
+
+    @property
     def custom(self) -> bool:
         """True when ``iters``/``scales`` replace the presets' schedules."""
         return self.iters is not None or self.scales is not None

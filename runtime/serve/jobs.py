@@ -69,7 +69,7 @@ class Job:
         status = {
             "id": self.id, "state": self.state, "iterations_done": self.done, "iterations_total": self.total,
             "progress": round(self.done / self.total, 4) if self.total else 0.0,
-            "size": self.settings.size, "preset": self.settings.preset or "custom", "iters": self.settings.iters,
+            "size": self.settings.size, "preset": self.settings.schedule_name, "iters": self.settings.iters,
             "plan": plan, "cost": self.schedule.cost(), "created": round(self.created, 3),
         }  # fmt: skip
         if self.state == "running" and self.cancel_requested.is_set():
